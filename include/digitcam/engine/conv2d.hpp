@@ -1,0 +1,58 @@
+#pragma once
+// 2-D convolution (cross-correlation, as in ONNX Conv with group 1 and dilation 1).
+//   forward:  x [N, IC, H, W]  ->  y [N, OC, OH, OW],  OH = (H + pad_top + pad_bottom - KH) / SH + 1
+//   cache:    pointer to x and the im2col matrix of the whole batch [IC*KH*KW, N*OH*OW]
+//   backward: dx [N, IC, H, W] (col2im of W^T dy); dweight [OC, IC, KH, KW] += dy cols^T;
+//             dbias [1, OC, 1, 1] += sum of dy over N, OH, OW.
+// The arithmetic is im2col + gemm; conv2d_forward_reference() is the direct 7-loop version.
+
+#include "digitcam/engine/layer.hpp"
+
+namespace digitcam::engine {
+
+struct Conv2DGeometry {
+  int in_channels = 1;
+  int out_channels = 1;
+  int kernel_h = 3;
+  int kernel_w = 3;
+  int stride_h = 1;
+  int stride_w = 1;
+  int pad_top = 0;
+  int pad_left = 0;
+  int pad_bottom = 0;
+  int pad_right = 0;
+
+  int out_h(int in_h) const { return (in_h + pad_top + pad_bottom - kernel_h) / stride_h + 1; }
+  int out_w(int in_w) const { return (in_w + pad_left + pad_right - kernel_w) / stride_w + 1; }
+};
+
+class Conv2D : public Layer {
+ public:
+  explicit Conv2D(const Conv2DGeometry& geometry);  // validates; weights zero until initialize()
+
+  std::string_view kind() const override { return "Conv2D"; }
+  Shape output_shape(const Shape& x) const override;
+  void forward(const Tensor& x, Tensor& y) override;
+  void backward(const Tensor& dy, Tensor& dx) override;
+  std::vector<Param> params() override;
+  void initialize(std::uint64_t seed) override;  // He-uniform weights, zero bias
+
+  const Conv2DGeometry& geometry() const { return geometry_; }
+  Tensor& weight() { return weight_; }  // [OC, IC, KH, KW]
+  Tensor& bias() { return bias_; }      // [1, OC, 1, 1]
+  const Tensor& weight() const { return weight_; }
+  const Tensor& bias() const { return bias_; }
+
+ private:
+  Conv2DGeometry geometry_;
+  Tensor weight_, bias_, dweight_, dbias_;
+  const Tensor* x_ = nullptr;
+  Tensor columns_;  // im2col of the last batch
+  Tensor scratch_;  // gemm output before reordering to NCHW, and dy reordered for backward
+};
+
+// Direct convolution, the slow obvious version the tests compare the fast path against.
+void conv2d_forward_reference(const Conv2DGeometry& g, const Tensor& x, const Tensor& weight,
+                              const Tensor& bias, Tensor& y);
+
+}  // namespace digitcam::engine

@@ -1,0 +1,54 @@
+#pragma once
+// A chain of layers. The network owns one activation tensor per layer and two gradient buffers,
+// so after the first batch of a given size neither forward nor backward allocates.
+
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "digitcam/engine/layer.hpp"
+
+namespace digitcam::engine {
+
+class Network {
+ public:
+  // The shape of one input item; n is ignored (the batch size comes with each call).
+  explicit Network(Shape input_item = {1, 1, 28, 28});
+
+  template <class L, class... Args>
+  L& emplace(Args&&... args) {
+    auto layer = std::make_unique<L>(std::forward<Args>(args)...);
+    L& ref = *layer;
+    add(std::move(layer));
+    return ref;
+  }
+  void add(std::unique_ptr<Layer> layer);  // throws ShapeError when it does not fit the chain
+
+  // x [N, C, H, W] matching input_item; returns the last layer's output [N, classes, 1, 1].
+  const Tensor& forward(const Tensor& x);
+  // dy is d(loss)/d(output of the last forward); fills every parameter gradient (adding).
+  void backward(const Tensor& dy);
+
+  void set_mode(Mode mode);
+  void initialize(std::uint64_t seed);  // each layer gets its own seed derived from this one
+  void zero_gradients();
+  std::vector<Param> params();
+  std::vector<Param> buffers();
+  std::size_t parameter_count();
+
+  const Shape& input_item() const { return input_item_; }
+  Shape output_shape(int batch) const;
+  int classes() const { return output_shape(1).c; }
+  std::span<const std::unique_ptr<Layer>> layers() const { return layers_; }
+  // A one-line description per layer: "Conv2D [N, 1, 28, 28] -> [N, 32, 28, 28]".
+  std::string summary() const;
+
+ private:
+  Shape input_item_;
+  std::vector<std::unique_ptr<Layer>> layers_;
+  std::vector<Tensor> activations_;
+  Tensor gradient_a_, gradient_b_;
+  const Tensor* input_ = nullptr;
+};
+
+}  // namespace digitcam::engine

@@ -1,0 +1,51 @@
+#include "digitcam/engine/parallel.hpp"
+
+#include <tbb/blocked_range.h>
+#include <tbb/global_control.h>
+#include <tbb/info.h>
+#include <tbb/parallel_for.h>
+#include <tbb/task_arena.h>
+
+#include <algorithm>
+
+namespace digitcam::engine {
+
+struct ThreadBudget::Control {
+  explicit Control(int threads)
+      : control(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads)) {}
+  tbb::global_control control;
+};
+
+ThreadBudget::ThreadBudget(int threads)
+    : threads_(threads > 0 ? threads : tbb::info::default_concurrency()) {
+  control_ = std::make_unique<Control>(threads_);
+}
+
+ThreadBudget::~ThreadBudget() = default;
+
+int available_threads() {
+  const auto allowed = tbb::global_control::active_value(
+      tbb::global_control::max_allowed_parallelism);
+  return std::max(1, std::min(static_cast<int>(allowed), tbb::this_task_arena::max_concurrency()));
+}
+
+void parallel_for(std::size_t count, std::size_t grain,
+                  const std::function<void(std::size_t begin, std::size_t end)>& body) {
+  if (count == 0) return;
+  grain = std::max<std::size_t>(grain, 1);
+  const std::size_t chunks = chunk_count(count, grain);
+  if (chunks == 1 || available_threads() == 1) {
+    for (std::size_t k = 0; k < chunks; ++k) body(k * grain, std::min(count, (k + 1) * grain));
+    return;
+  }
+  tbb::parallel_for(
+      tbb::blocked_range<std::size_t>(0, chunks, 1),
+      [&](const tbb::blocked_range<std::size_t>& r) {
+        for (std::size_t k = r.begin(); k != r.end(); ++k) {
+          body(k * grain, std::min(count, (k + 1) * grain));
+        }
+      },
+      tbb::simple_partitioner());
+}
+
+}  // namespace digitcam::engine
