@@ -23,7 +23,11 @@ class Optimizer {
   void load_state(std::istream& in);  // throws IoError when it does not match
 
  protected:
-  std::vector<Tensor> slots_;  // per parameter: momentum (SGD), or m then v (Adam)
+  // Sizes the slots for these parameters and moves in state restored by load_state().
+  void adopt_pending(std::span<const Param> params, int per_param);
+
+  std::vector<Tensor> slots_;    // per parameter: momentum (SGD), or m then v (Adam)
+  std::vector<Tensor> pending_;  // state read from a checkpoint before the first step
   std::int64_t steps_ = 0;
 };
 

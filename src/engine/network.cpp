@@ -1,0 +1,123 @@
+#include "digitcam/engine/network.hpp"
+
+#include <sstream>
+
+#include "digitcam/engine/error.hpp"
+
+namespace digitcam::engine {
+
+namespace {
+
+// Each layer's seed: a splitmix64 step away from the network's, so layers differ but repeat.
+std::uint64_t layer_seed(std::uint64_t seed, std::size_t index) {
+  std::uint64_t z = seed + 0x9E3779B97F4A7C15ull * (index + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+}  // namespace
+
+Network::Network(Shape input_item) : input_item_(input_item) { input_item_.n = 1; }
+
+void Network::add(std::unique_ptr<Layer> layer) {
+  Shape in = output_shape(1);
+  (void)layer->output_shape(in);  // throws when the layer does not fit what comes before
+  layer->set_input_gradient(!layers_.empty());
+  layers_.push_back(std::move(layer));
+  activations_.resize(layers_.size());
+}
+
+Shape Network::output_shape(int batch) const {
+  Shape s = input_item_;
+  s.n = batch;
+  for (const auto& layer : layers_) s = layer->output_shape(s);
+  return s;
+}
+
+const Tensor& Network::forward(const Tensor& x) {
+  if (layers_.empty()) throw ShapeError("network: no layers");
+  const Shape& s = x.shape();
+  if (s.c != input_item_.c || s.h != input_item_.h || s.w != input_item_.w) {
+    Shape expected = input_item_;
+    expected.n = s.n;
+    throw ShapeError("network: input " + s.str() + " does not match the expected " +
+                     expected.str());
+  }
+  input_ = &x;
+  const Tensor* in = &x;
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    layers_[i]->forward(*in, activations_[i]);
+    in = &activations_[i];
+  }
+  return activations_.back();
+}
+
+void Network::backward(const Tensor& dy) {
+  if (input_ == nullptr) throw ShapeError("network: backward needs a forward pass first");
+  // Ping-pong between two gradient buffers: layer i reads one and writes the other.
+  const Tensor* upstream = &dy;
+  Tensor* buffers[2] = {&gradient_a_, &gradient_b_};
+  for (std::size_t i = layers_.size(); i-- > 0;) {
+    Tensor* dx = buffers[i % 2];
+    layers_[i]->backward(*upstream, *dx);
+    upstream = dx;
+  }
+}
+
+void Network::set_mode(Mode mode) {
+  for (auto& layer : layers_) layer->set_mode(mode);
+}
+
+void Network::initialize(std::uint64_t seed) {
+  for (std::size_t i = 0; i < layers_.size(); ++i) layers_[i]->initialize(layer_seed(seed, i));
+}
+
+void Network::zero_gradients() {
+  for (auto& p : params()) p.grad->zero();
+}
+
+std::vector<Param> Network::params() {
+  std::vector<Param> all;
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    for (auto& p : layers_[i]->params()) {
+      p.name = std::to_string(i) + "." + std::string(layers_[i]->kind()) + "." + p.name;
+      all.push_back(p);
+    }
+  }
+  return all;
+}
+
+std::vector<Param> Network::buffers() {
+  std::vector<Param> all;
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    for (auto& p : layers_[i]->buffers()) {
+      p.name = std::to_string(i) + "." + std::string(layers_[i]->kind()) + "." + p.name;
+      all.push_back(p);
+    }
+  }
+  return all;
+}
+
+std::size_t Network::parameter_count() {
+  std::size_t count = 0;
+  for (const auto& p : params()) count += p.value->size();
+  return count;
+}
+
+std::string Network::summary() const {
+  std::ostringstream out;
+  Shape s = input_item_;
+  const auto dims = [](const Shape& x) {
+    return "[N, " + std::to_string(x.c) + ", " + std::to_string(x.h) + ", " +
+           std::to_string(x.w) + "]";
+  };
+  for (const auto& layer : layers_) {
+    const Shape next = layer->output_shape(s);
+    out << layer->kind() << ' ' << dims(s) << " -> " << dims(next) << '\n';
+    s = next;
+  }
+  return out.str();
+}
+
+}  // namespace digitcam::engine

@@ -1,0 +1,73 @@
+#include <doctest/doctest.h>
+
+#include "digitcam/engine/error.hpp"
+#include "digitcam/engine/max_pool.hpp"
+#include "support/gradient_check.hpp"
+
+using namespace digitcam;
+using namespace digitcam::engine;
+
+namespace {
+
+// Distinct values spaced further apart than the finite-difference step, so no two elements of
+// a window swap places while a gradient is probed (max-pool's kink).
+Tensor distinct_values(Shape s, std::uint64_t seed) {
+  Tensor x(s);
+  std::vector<float> values(x.size());
+  for (std::size_t i = 0; i < values.size(); ++i) values[i] = 0.05f * static_cast<float>(i);
+  std::mt19937_64 rng(seed);
+  std::shuffle(values.begin(), values.end(), rng);
+  std::copy(values.begin(), values.end(), x.data());
+  return x;
+}
+
+}  // namespace
+
+TEST_CASE("max_pool: hand-computed 2x2 stride 2 case") {
+  Tensor x({1, 1, 4, 4});
+  for (int i = 0; i < 16; ++i) x.data()[i] = static_cast<float>((i * 7) % 16);
+  // rows: 0 7 14 5 / 12 3 10 1 / 8 15 6 13 / 4 11 2 9
+  MaxPool pool({});
+  Tensor y;
+  pool.forward(x, y);
+  REQUIRE(y.shape() == Shape{1, 1, 2, 2});
+  CHECK(y.data()[0] == 12.0f);
+  CHECK(y.data()[1] == 14.0f);
+  CHECK(y.data()[2] == 15.0f);
+  CHECK(y.data()[3] == 13.0f);
+}
+
+TEST_CASE("max_pool: fast path equals the reference on odd shapes, strides and pads") {
+  const PoolGeometry cases[] = {{2, 2, 2, 2, 0, 0, 0, 0}, {3, 3, 2, 2, 1, 1, 1, 1},
+                                {3, 2, 1, 2, 0, 1, 2, 0}, {2, 3, 3, 1, 1, 0, 0, 2}};
+  std::uint64_t seed = 1;
+  for (const auto& g : cases) {
+    Tensor x({3, 2, 7, 9});
+    test::fill_uniform(x, seed);
+    MaxPool pool(g);
+    Tensor fast, slow;
+    pool.forward(x, fast);
+    max_pool_forward_reference(g, x, slow);
+    REQUIRE(fast.shape() == slow.shape());
+    for (std::size_t i = 0; i < fast.size(); ++i) {
+      REQUIRE_MESSAGE(fast.data()[i] == slow.data()[i], "seed " << seed << " element " << i);
+    }
+    ++seed;
+  }
+}
+
+TEST_CASE("max_pool: backward matches finite differences, overlapping windows included") {
+  for (const PoolGeometry g : {PoolGeometry{}, PoolGeometry{3, 3, 2, 2, 1, 1, 1, 1}}) {
+    MaxPool pool(g);
+    pool.set_mode(Mode::training);
+    const auto report = test::check_gradients(pool, distinct_values({2, 3, 6, 7}, 4), 4, 1e-2f);
+    CHECK_MESSAGE(report.input_error < 1e-3, "kernel " << g.kernel_h << " seed 4");
+  }
+}
+
+TEST_CASE("max_pool: an input smaller than the window is a shape error") {
+  MaxPool pool({3, 3, 1, 1, 0, 0, 0, 0});
+  Tensor x({1, 1, 2, 2}), y;
+  CHECK_THROWS_AS(pool.forward(x, y), ShapeError);
+  CHECK_THROWS_AS(MaxPool({0, 2, 2, 2, 0, 0, 0, 0}), ShapeError);
+}
