@@ -1,12 +1,79 @@
 #include "digitcam/app/cli.hpp"
 
 #include <iostream>
+#include <string_view>
+
+#include "digitcam/app/commands.hpp"
+#include "digitcam/engine/error.hpp"
 
 namespace digitcam::app {
 
-int run_cli(int /*argc*/, char** /*argv*/) {
-  std::cerr << "digitcam: not yet wired\n";
-  return exit_code::failure;
+namespace {
+
+struct Command {
+  std::string_view name;
+  std::string_view summary;
+  int (*run)(const Arguments&);
+};
+
+constexpr Command commands[] = {
+    {"eval", "metrics of a model on MNIST's test set, an image folder or OpenCV's digits sheet",
+     eval_command},
+    {"train", "train a network on MNIST and write it as ONNX with its model card",
+     train_command},
+    {"bench", "speed of this engine side by side with OpenCV's dnn on the same model",
+     bench_command},
+};
+
+void print_usage(std::ostream& out) {
+  out << "usage: digitcam <command> [options]\n"
+         "       digitcam --help | --version\n\n"
+         "Reads handwritten digits with a CNN engine of its own.\n\ncommands:\n";
+  for (const auto& c : commands) out << "  " << c.name << std::string(8 - c.name.size(), ' ') << c.summary << '\n';
+  out << "\n'digitcam <command> --help' lists a command's options.\n";
+}
+
+}  // namespace
+
+int run_cli(int argc, char** argv) {
+  const Arguments args(argv + std::min(argc, 1), argv + argc);
+  if (args.empty()) {
+    print_usage(std::cerr);
+    return exit_code::usage;
+  }
+  const std::string& first = args.front();
+  if (first == "--help" || first == "-h" || first == "help") {
+    print_usage(std::cout);
+    return exit_code::ok;
+  }
+  if (first == "--version") {
+    std::cout << "digitcam " << DIGITCAM_VERSION << '\n';
+    return exit_code::ok;
+  }
+  try {
+    for (const auto& c : commands) {
+      if (first == c.name) return c.run(Arguments(args.begin() + 1, args.end()));
+    }
+    throw UsageError("unknown command or option '" + first + "'; see 'digitcam --help'");
+  } catch (const UsageError& e) {
+    std::cerr << "digitcam: " << e.what() << '\n';
+    return exit_code::usage;
+  } catch (const IoError& e) {
+    std::cerr << "digitcam: " << e.what() << '\n';
+    return exit_code::io;
+  } catch (const ModelError& e) {
+    std::cerr << "digitcam: " << e.what() << '\n';
+    return exit_code::model;
+  } catch (const ShapeError& e) {
+    std::cerr << "digitcam: " << e.what() << '\n';
+    return exit_code::model;
+  } catch (const SourceError& e) {
+    std::cerr << "digitcam: " << e.what() << '\n';
+    return exit_code::source;
+  } catch (const std::exception& e) {
+    std::cerr << "digitcam: internal error: " << e.what() << '\n';
+    return exit_code::failure;
+  }
 }
 
 }  // namespace digitcam::app

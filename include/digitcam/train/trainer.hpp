@@ -1,0 +1,83 @@
+#pragma once
+// The training loop: shuffled mini-batches augmented one batch ahead on a helper thread, forward,
+// cross-entropy, backward, optimizer step on a learning-rate schedule; after each epoch a
+// validation pass and a checkpoint (written atomically), so `resume` loses at most one epoch.
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "digitcam/engine/network.hpp"
+#include "digitcam/engine/optimizer.hpp"
+#include "digitcam/train/augment.hpp"
+#include "digitcam/train/mnist.hpp"
+
+namespace digitcam::train {
+
+struct TrainOptions {
+  std::string arch = "default";
+  int epochs = 15;
+  int batch = 64;
+  float learning_rate = 3e-3f;
+  engine::ScheduleKind schedule = engine::ScheduleKind::one_cycle;
+  float warmup_fraction = 0.2f;
+  std::string optimizer = "adamw";
+  float weight_decay = 1e-4f;
+  float label_smoothing = 0.0f;
+  AugmentOptions augment;
+  double validation_fraction = 0.05;  // held out from the (limited) training images
+  std::size_t limit = 0;              // 0: every training image
+  std::uint64_t seed = 1;
+  std::filesystem::path checkpoint;   // empty: no checkpoints
+  bool resume = false;
+
+  // One line naming every choice, stored in checkpoints and the model card.
+  std::string describe() const;
+};
+
+struct EpochStats {
+  int epoch = 0;  // 1-based
+  double train_loss = 0;
+  double train_accuracy = 0;
+  double validation_accuracy = 0;  // NaN when there is no validation split
+  double seconds = 0;
+  double images_per_second = 0;
+};
+
+// What the progress line shows, reported a few times a second.
+struct Progress {
+  int epoch = 0;
+  int epochs = 0;
+  std::size_t batch = 0;
+  std::size_t batches = 0;
+  double loss = 0;      // running mean over the epoch so far
+  double accuracy = 0;  // running training accuracy over the epoch so far
+  double images_per_second = 0;
+  double eta_seconds = 0;  // for the whole run
+};
+
+struct TrainingRun {
+  engine::Network network;
+  std::vector<EpochStats> history;
+  double seconds = 0;  // wall time of this invocation's epochs
+  int resumed_from_epoch = 0;
+};
+
+using ProgressSink = std::function<void(const Progress&)>;
+using EpochSink = std::function<void(const EpochStats&)>;
+
+// Trains on `data` (MNIST's training split). Throws UsageError for bad options and IoError for a
+// checkpoint that cannot be written or does not match the options on resume.
+TrainingRun train_network(const TrainOptions& options, const Dataset& data,
+                          const ProgressSink& on_progress, const EpochSink& on_epoch);
+
+// Top-1 predictions and probabilities of `network` in inference mode over every image of data.
+struct Predictions {
+  std::vector<int> labels;        // predicted
+  std::vector<float> confidence;  // softmax probability of the predicted label
+};
+Predictions predict_dataset(engine::Network& network, const Dataset& data, int batch = 500);
+
+}  // namespace digitcam::train

@@ -1,0 +1,126 @@
+// `digitcam bench`: the engine's speed beside OpenCV's dnn on the same ONNX file, same crops,
+// same thread count. Each figure is the median of repeated timed runs after a warm-up.
+
+#include <opencv2/core.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <random>
+
+#include "digitcam/app/commands.hpp"
+#include "digitcam/app/options.hpp"
+#include "digitcam/app/paths.hpp"
+#include "digitcam/engine/error.hpp"
+#include "digitcam/engine/parallel.hpp"
+#include "digitcam/train/mnist.hpp"
+#include "digitcam/vision/classifier.hpp"
+
+namespace digitcam::app {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct BenchSettings {
+  int warmup = 50;       // untimed calls before measuring, so caches and buffers are settled
+  int repeats = 15;      // timed runs; the median is reported
+  int b1_calls = 200;    // batch-1 calls per timed run
+  int b64_calls = 20;    // batch-64 calls per timed run
+};
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t mid = v.size() / 2;
+  return v.size() % 2 == 1 ? v[mid] : 0.5 * (v[mid - 1] + v[mid]);
+}
+
+// Median seconds per call of `calls` back-to-back classifications of batch.
+double seconds_per_call(vision::Classifier& classifier, const engine::Tensor& batch,
+                        const BenchSettings& s, int calls) {
+  engine::Tensor logits;
+  for (int i = 0; i < s.warmup; ++i) classifier.logits(batch, logits);
+  std::vector<double> runs;
+  for (int r = 0; r < s.repeats; ++r) {
+    const auto start = Clock::now();
+    for (int i = 0; i < calls; ++i) classifier.logits(batch, logits);
+    runs.push_back(std::chrono::duration<double>(Clock::now() - start).count() / calls);
+  }
+  return median(runs);
+}
+
+// Real MNIST test digits when the data is there, else seeded noise of the same shape.
+engine::Tensor bench_crops(int count) {
+  engine::Tensor batch({count, 1, 28, 28});
+  const auto folder = resource_paths().mnist;
+  try {
+    const auto test = train::load_mnist(folder, train::Split::test, static_cast<std::size_t>(count));
+    std::vector<std::size_t> ids(static_cast<std::size_t>(count));
+    for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = i;
+    train::fill_batch(test, ids, batch);
+  } catch (const IoError&) {
+    std::mt19937 rng(1);
+    std::uniform_real_distribution<float> u(0.0f, 1.0f);
+    for (float& v : batch.values()) v = u(rng);
+  }
+  return batch;
+}
+
+}  // namespace
+
+int bench_command(const Arguments& args) {
+  std::string model = default_model_path().string();
+  int threads = 0;
+  bool json = false, quick = false;
+  po::options_description options("options");
+  options.add_options()
+      ("model,m", po::value(&model)->default_value(model), "ONNX model to time")
+      ("quick", po::bool_switch(&quick), "fewer repeats (for smoke tests; figures are noisier)")
+      ("json", po::bool_switch(&json), "print one JSON object");
+  add_threads_option(options, threads);
+  po::variables_map values;
+  if (!parse_options("bench", "Batch-1 latency and batch-64 throughput of this engine and of "
+                     "OpenCV's dnn on the same model and crops.", options, args, values)) {
+    return 0;
+  }
+  engine::ThreadBudget budget(threads);
+  cv::setNumThreads(budget.threads());
+  BenchSettings s;
+  if (quick) s = {5, 3, 20, 3};
+
+  auto native = vision::make_classifier(vision::EngineKind::native, model);
+  auto opencv = vision::make_classifier(vision::EngineKind::opencv, model);
+  const engine::Tensor one = bench_crops(1), batch64 = bench_crops(64);
+  // Interleave the engines so drift in machine load touches both alike.
+  const double native_b1 = seconds_per_call(*native, one, s, s.b1_calls);
+  const double opencv_b1 = seconds_per_call(*opencv, one, s, s.b1_calls);
+  const double native_b64 = seconds_per_call(*native, batch64, s, s.b64_calls);
+  const double opencv_b64 = seconds_per_call(*opencv, batch64, s, s.b64_calls);
+
+  const double native_b1_us = native_b1 * 1e6, opencv_b1_us = opencv_b1 * 1e6;
+  const double native_b64_per_s = 64.0 / native_b64, opencv_b64_per_s = 64.0 / opencv_b64;
+  char text[512];
+  if (json) {
+    std::snprintf(text, sizeof text,
+                  "{\"model\": \"%s\", \"threads\": %d, \"native_b1_us\": %.2f, "
+                  "\"opencv_b1_us\": %.2f, \"b1_latency_ratio\": %.3f, \"native_b64_per_s\": %.0f, "
+                  "\"opencv_b64_per_s\": %.0f, \"b64_throughput_ratio\": %.3f}\n",
+                  model.c_str(), budget.threads(), native_b1_us, opencv_b1_us,
+                  native_b1_us / opencv_b1_us, native_b64_per_s, opencv_b64_per_s,
+                  native_b64_per_s / opencv_b64_per_s);
+  } else {
+    std::snprintf(text, sizeof text,
+                  "model %s, %d threads, medians of %d runs\n"
+                  "                     native     opencv     ratio\n"
+                  "batch-1 latency   %8.1f us %8.1f us   %.2fx (lower is better)\n"
+                  "batch-64 rate     %8.0f /s %8.0f /s   %.2fx (higher is better)\n",
+                  model.c_str(), budget.threads(), s.repeats, native_b1_us, opencv_b1_us,
+                  native_b1_us / opencv_b1_us, native_b64_per_s, opencv_b64_per_s,
+                  native_b64_per_s / opencv_b64_per_s);
+  }
+  std::cout << text;
+  return 0;
+}
+
+}  // namespace digitcam::app

@@ -1,0 +1,127 @@
+// `digitcam eval`: metrics of a model on MNIST's test set, a labelled image folder (one
+// subfolder per digit) or OpenCV's digits sheet, with either engine.
+
+#include <opencv2/imgcodecs.hpp>
+
+#include <algorithm>
+#include <filesystem>
+#include <iostream>
+
+#include "digitcam/app/commands.hpp"
+#include "digitcam/app/options.hpp"
+#include "digitcam/app/paths.hpp"
+#include "digitcam/engine/error.hpp"
+#include "digitcam/engine/parallel.hpp"
+#include "digitcam/train/digits_sheet.hpp"
+#include "digitcam/train/metrics.hpp"
+#include "digitcam/train/mnist.hpp"
+#include "digitcam/vision/classifier.hpp"
+#include "digitcam/vision/normalizer.hpp"
+
+namespace digitcam::app {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// Crops per classifier call: large batches are fastest for both engines.
+constexpr int eval_batch = 500;
+
+// Every image under folder/<digit>/, normalised like a camera crop, sorted by path.
+train::LabelledImages load_image_folder(const fs::path& folder) {
+  if (!fs::is_directory(folder)) {
+    throw IoError("image folder " + folder.string() + " does not exist or is not a folder");
+  }
+  std::vector<std::pair<fs::path, int>> files;
+  for (int digit = 0; digit <= 9; ++digit) {
+    const fs::path sub = folder / std::to_string(digit);
+    if (!fs::is_directory(sub)) continue;
+    for (const auto& entry : fs::directory_iterator(sub)) {
+      if (entry.is_regular_file()) files.emplace_back(entry.path(), digit);
+    }
+  }
+  if (files.empty()) {
+    throw IoError("no images in " + folder.string() +
+                  "; expected one subfolder per digit (0/, 1/, ... 9/) holding image files");
+  }
+  std::sort(files.begin(), files.end());
+  std::vector<cv::Mat> crops;
+  std::vector<int> labels;
+  for (const auto& [path, digit] : files) {
+    const cv::Mat gray = cv::imread(path.string(), cv::IMREAD_GRAYSCALE);
+    if (gray.empty()) throw IoError("cannot read image " + path.string() + " (not an image?)");
+    const auto crop = vision::normalize_digit(gray, vision::Polarity::automatic);
+    if (!crop) {
+      std::cerr << "digitcam eval: no ink in " << path.string() << ", counted as wrong\n";
+    }
+    crops.push_back(crop ? *crop : cv::Mat(28, 28, CV_32F, cv::Scalar(0)));
+    labels.push_back(digit);
+  }
+  return train::LabelledImages::from_crops(crops, labels);
+}
+
+}  // namespace
+
+int eval_command(const Arguments& args) {
+  std::string model = default_model_path().string(), engine_name = "native", mnist, images,
+              digits_png;
+  int threads = 0;
+  std::size_t limit = 0;
+  bool json = false;
+  po::options_description options("options");
+  options.add_options()
+      ("model,m", po::value(&model)->default_value(model), "ONNX model to evaluate")
+      ("engine", po::value(&engine_name)->default_value(engine_name), "native or opencv")
+      ("mnist", po::value(&mnist), "MNIST folder: evaluate on its test set (the default)")
+      ("images", po::value(&images), "labelled image folder: one subfolder per digit")
+      ("digits-png", po::value(&digits_png), "OpenCV's digits.png sheet (5000 digits, 20x20)")
+      ("limit", po::value(&limit)->default_value(0), "first N test images only (0: all)")
+      ("json", po::bool_switch(&json), "print one JSON object instead of a table");
+  add_threads_option(options, threads);
+  po::variables_map values;
+  if (!parse_options("eval", "Accuracy, macro precision/recall/F1 and the confusion matrix of a "
+                     "model.", options, args, values)) {
+    return 0;
+  }
+  const int sources = !mnist.empty() + !images.empty() + !digits_png.empty();
+  if (sources > 1) throw UsageError("choose one of --mnist, --images and --digits-png");
+
+  engine::ThreadBudget budget(threads);
+  auto classifier = vision::make_classifier(vision::parse_engine(engine_name), model);
+  train::LabelledImages data;
+  std::string source;
+  if (!images.empty()) {
+    data = load_image_folder(images);
+    source = images;
+  } else if (!digits_png.empty()) {
+    data = train::load_digits_sheet(digits_png);
+    source = digits_png;
+  } else {
+    const fs::path folder = mnist.empty() ? resource_paths().mnist : fs::path(mnist);
+    data = train::LabelledImages::from_dataset(train::load_mnist(folder, train::Split::test, limit));
+    source = (folder / "t10k-images-idx3-ubyte").string();
+  }
+
+  train::ConfusionMatrix confusion(std::max(10, classifier->classes()));
+  engine::Tensor batch, logits;
+  const int count = static_cast<int>(data.labels.size());
+  for (int start = 0; start < count; start += eval_batch) {
+    const int size = std::min(eval_batch, count - start);
+    data.copy_batch(start, size, batch);
+    const auto predictions = vision::predict(*classifier, batch);
+    for (int i = 0; i < size; ++i) {
+      confusion.add(data.labels[static_cast<std::size_t>(start + i)],
+                    predictions[static_cast<std::size_t>(i)].label);
+    }
+  }
+  const train::Metrics metrics = train::compute_metrics(confusion);
+  if (json) {
+    std::cout << train::to_json(metrics) << '\n';
+  } else {
+    std::cout << "model " << model << " on " << source << " (" << classifier->name() << " engine)\n"
+              << train::to_table(metrics);
+  }
+  return 0;
+}
+
+}  // namespace digitcam::app

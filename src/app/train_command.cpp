@@ -1,0 +1,199 @@
+// `digitcam train`: trains a network on MNIST, evaluates it, writes the ONNX model, its card and
+// the report pictures. The committed default recipe is the defaults of TrainOptions; the CMake
+// target `train` runs this command with them and refreshes models/.
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "digitcam/app/commands.hpp"
+#include "digitcam/app/options.hpp"
+#include "digitcam/app/paths.hpp"
+#include "digitcam/engine/error.hpp"
+#include "digitcam/engine/onnx_io.hpp"
+#include "digitcam/engine/parallel.hpp"
+#include "digitcam/train/checksum.hpp"
+#include "digitcam/train/digits_sheet.hpp"
+#include "digitcam/train/metrics.hpp"
+#include "digitcam/train/model_card.hpp"
+#include "digitcam/train/report.hpp"
+#include "digitcam/train/trainer.hpp"
+
+namespace digitcam::app {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// Report pictures and tables written next to the model (or into --report).
+constexpr const char* curves_file = "training_curves.png";
+constexpr const char* confusion_file = "confusion.png";
+constexpr const char* misclassified_file = "misclassified.png";
+constexpr const char* metrics_file = "metrics.txt";
+// The most misclassified test digits the montage shows.
+constexpr std::size_t montage_limit = 100;
+// Where OpenCV's documentation package puts its sheet of 5000 handwritten digits.
+constexpr const char* digits_sheet_path = "/usr/share/doc/opencv-doc/examples/data/digits.png";
+
+std::string percent(double fraction) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.2f%%", 100.0 * fraction);
+  return buffer;
+}
+
+// One status line: rewritten in place on a terminal, a plain line every few seconds otherwise.
+class ProgressPrinter {
+ public:
+  ProgressPrinter() : terminal_(isatty(STDERR_FILENO) != 0) {}
+
+  void operator()(const train::Progress& p) {
+    char line[200];
+    std::snprintf(line, sizeof line,
+                  "epoch %d/%d  batch %zu/%zu  loss %.4f  acc %.2f%%  %.0f img/s  ETA %.0f s",
+                  p.epoch, p.epochs, p.batch, p.batches, p.loss, 100.0 * p.accuracy,
+                  p.images_per_second, p.eta_seconds);
+    if (terminal_) {
+      std::cerr << '\r' << line << "\033[K" << std::flush;
+    } else if (++calls_ % plain_every_ == 0) {
+      std::cerr << line << '\n';
+    }
+  }
+  void end_line() {
+    if (terminal_) std::cerr << '\r' << "\033[K";
+  }
+
+ private:
+  bool terminal_;
+  long calls_ = 0;
+  static constexpr long plain_every_ = 20;  // reports come twice a second: one line per ~10 s
+};
+
+}  // namespace
+
+int train_command(const Arguments& args) {
+  train::TrainOptions o;
+  const ResourcePaths paths = resource_paths();
+  std::string mnist = paths.mnist.string(), output = "digits.onnx", report, schedule = "one-cycle",
+              augment = o.augment.describe();
+  int threads = 0;
+  bool resume = false, no_checkpoint = false;
+  po::options_description options("options");
+  options.add_options()
+      ("mnist", po::value(&mnist)->default_value(mnist), "folder with MNIST's four IDX files")
+      ("arch", po::value(&o.arch)->default_value(o.arch), "architecture: default or tutorial")
+      ("epochs", po::value(&o.epochs)->default_value(o.epochs), "passes over the training images")
+      ("batch", po::value(&o.batch)->default_value(o.batch), "mini-batch size")
+      ("lr", po::value(&o.learning_rate)->default_value(o.learning_rate), "peak learning rate")
+      ("schedule", po::value(&schedule)->default_value(schedule), "constant, cosine or one-cycle")
+      ("warmup", po::value(&o.warmup_fraction)->default_value(o.warmup_fraction),
+       "fraction of steps spent warming up (cosine, one-cycle)")
+      ("optimizer", po::value(&o.optimizer)->default_value(o.optimizer), "sgd, adam or adamw")
+      ("weight-decay", po::value(&o.weight_decay)->default_value(o.weight_decay), "weight decay")
+      ("label-smoothing", po::value(&o.label_smoothing)->default_value(o.label_smoothing),
+       "label smoothing of the cross-entropy target")
+      ("augment", po::value(&augment)->default_value(augment),
+       "augmentations: none, all, or a comma list of affine,elastic,thickness,blur,noise,contrast")
+      ("validation", po::value(&o.validation_fraction)->default_value(o.validation_fraction),
+       "fraction of training images held out for validation")
+      ("limit", po::value(&o.limit)->default_value(0), "train on the first N images only (0: all)")
+      ("seed", po::value(&o.seed)->default_value(o.seed), "random seed")
+      ("output,o", po::value(&output)->default_value(output), "the ONNX model to write")
+      ("report", po::value(&report), "folder for report pictures (default: <output>-report)")
+      ("resume", po::bool_switch(&resume), "continue from <output>.ckpt after an interruption")
+      ("no-checkpoint", po::bool_switch(&no_checkpoint), "do not write a checkpoint each epoch");
+  add_threads_option(options, threads);
+  po::variables_map values;
+  if (!parse_options("train", "Trains a network on MNIST and writes it as ONNX, with its model card "
+                     "(<output stem>.json) and report pictures.", options, args, values)) {
+    return 0;
+  }
+  o.schedule = engine::parse_schedule(schedule);
+  o.augment = train::parse_augment(augment);
+  o.resume = resume;
+  const fs::path model_path = output;
+  if (!no_checkpoint) o.checkpoint = model_path.string() + ".ckpt";
+  const fs::path report_dir = report.empty() ? fs::path(model_path.string() + "-report") : fs::path(report);
+  const fs::path card_path = fs::path(model_path).replace_extension(".json");
+  // Fail before hours of training, not after, when the outputs cannot be written.
+  for (const fs::path& folder : {model_path.parent_path(), report_dir}) {
+    std::error_code ec;
+    if (!folder.empty()) fs::create_directories(folder, ec);
+    if (ec) throw IoError("cannot create folder " + folder.string() + ": " + ec.message());
+  }
+
+  engine::ThreadBudget budget(threads);
+  std::cerr << "digitcam train: " << o.describe() << ", " << budget.threads() << " threads\n";
+  const train::Dataset training = train::load_mnist(mnist, train::Split::train, o.limit);
+  const train::Dataset test = train::load_mnist(mnist, train::Split::test);
+
+  ProgressPrinter progress;
+  train::TrainingRun run = train::train_network(
+      o, training, [&](const train::Progress& p) { progress(p); },
+      [&](const train::EpochStats& e) {
+        progress.end_line();
+        char line[200];
+        std::snprintf(line, sizeof line,
+                      "epoch %d/%d: loss %.4f  train %s  validation %s  %.1f s (%.0f img/s)",
+                      e.epoch, o.epochs, e.train_loss, percent(e.train_accuracy).c_str(),
+                      percent(e.validation_accuracy).c_str(), e.seconds, e.images_per_second);
+        std::cerr << line << '\n';
+      });
+
+  // Test-set figures and the pictures of the report.
+  const train::Predictions predicted = train::predict_dataset(run.network, test);
+  train::ConfusionMatrix confusion(run.network.classes());
+  std::vector<train::LabelledCrop> wrong;
+  for (int i = 0; i < test.count; ++i) {
+    const auto k = static_cast<std::size_t>(i);
+    confusion.add(test.labels[k], predicted.labels[k]);
+    if (predicted.labels[k] != test.labels[k] && wrong.size() < montage_limit) {
+      wrong.push_back({train::image_of(test, k), test.labels[k], predicted.labels[k],
+                       predicted.confidence[k]});
+    }
+  }
+  const train::Metrics metrics = train::compute_metrics(confusion);
+  std::cerr << train::to_table(metrics);
+
+  train::ModelCard card;
+  card.model_file = model_path.filename().string();
+  card.architecture = o.arch;
+  card.recipe = o.describe();
+  for (const auto& a : args) card.command += (card.command.empty() ? "" : " ") + a;
+  card.command = "digitcam train " + card.command;
+  card.parameters = run.network.parameter_count();
+  for (const auto& file : train::mnist_files()) card.data_sha256[file] = train::sha256_file(fs::path(mnist) / file);
+  card.history = run.history;
+  card.training_seconds = 0;
+  for (const auto& e : run.history) card.training_seconds += e.seconds;
+  card.threads = budget.threads();
+  card.machine = train::describe_machine();
+  card.date = train::utc_now();
+  card.metrics_json = train::to_json(metrics);
+  if (fs::exists(digits_sheet_path)) {
+    const train::LabelledImages sheet = train::load_digits_sheet(digits_sheet_path);
+    const train::Predictions on_sheet = train::predict_dataset(run.network, sheet.as_dataset());
+    std::size_t right = 0;
+    for (std::size_t i = 0; i < sheet.labels.size(); ++i) right += on_sheet.labels[i] == sheet.labels[i];
+    card.figures["digits_sheet_accuracy"] = static_cast<double>(right) / static_cast<double>(sheet.labels.size());
+    std::cerr << "OpenCV digits sheet: " << percent(card.figures["digits_sheet_accuracy"]) << '\n';
+  }
+
+  train::write_training_curves(report_dir / curves_file, run.history);
+  train::write_confusion_png(report_dir / confusion_file, confusion);
+  train::write_misclassified_montage(report_dir / misclassified_file, wrong);
+  train::write_text_file(report_dir / metrics_file, train::to_table(metrics));
+  engine::OnnxMetadata metadata;
+  metadata.properties = {{"architecture", o.arch}, {"recipe", o.describe()},
+                         {"test_accuracy", std::to_string(metrics.accuracy)}};
+  engine::save_onnx(run.network, model_path, metadata);
+  train::write_model_card(card_path, card);
+  if (!o.checkpoint.empty()) fs::remove(o.checkpoint);
+  std::cerr << "wrote " << model_path.string() << ", " << card_path.string() << " and "
+            << report_dir.string() << "/ in " << card.training_seconds << " s of training; test "
+            << percent(metrics.accuracy) << '\n';
+  return 0;
+}
+
+}  // namespace digitcam::app

@@ -1,0 +1,312 @@
+#include "digitcam/train/trainer.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <future>
+#include <limits>
+#include <numeric>
+#include <random>
+#include <sstream>
+
+#include "digitcam/engine/error.hpp"
+#include "digitcam/engine/loss.hpp"
+#include "digitcam/train/architectures.hpp"
+
+namespace digitcam::train {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Checkpoint file layout, version 1: magic, version, options line, epochs done, history,
+// every parameter and buffer (name, count, floats), then the optimizer's own state.
+constexpr std::uint32_t checkpoint_magic = 0x504b'4344;  // "DCKP"
+constexpr std::uint32_t checkpoint_version = 1;
+// Progress reports at most this often, so stderr stays readable.
+constexpr double progress_interval_seconds = 0.5;
+// Batch size of validation and test passes (inference only: larger is faster).
+constexpr int inference_batch = 500;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+int argmax(const float* p, int k) { return static_cast<int>(std::max_element(p, p + k) - p); }
+
+// Every trained tensor and statistic of the network, in a fixed order.
+std::vector<engine::Param> state_of(engine::Network& net) {
+  auto all = net.params();
+  auto stats = net.buffers();
+  all.insert(all.end(), stats.begin(), stats.end());
+  return all;
+}
+
+template <class T>
+void write_pod(std::ostream& out, const T& v) {
+  out.write(reinterpret_cast<const char*>(&v), sizeof v);
+}
+template <class T>
+void read_pod(std::istream& in, T& v, const std::filesystem::path& path) {
+  if (!in.read(reinterpret_cast<char*>(&v), sizeof v)) {
+    throw IoError("checkpoint " + path.string() +
+                  " is truncated; delete it or train again without --resume");
+  }
+}
+
+void write_string(std::ostream& out, const std::string& s) {
+  write_pod(out, static_cast<std::uint32_t>(s.size()));
+  out.write(s.data(), static_cast<std::streamsize>(s.size()));
+}
+std::string read_string(std::istream& in, const std::filesystem::path& path) {
+  std::uint32_t size = 0;
+  read_pod(in, size, path);
+  constexpr std::uint32_t longest_string = 1 << 20;
+  if (size > longest_string) throw IoError("checkpoint " + path.string() + " is corrupt");
+  std::string s(size, '\0');
+  if (!in.read(s.data(), size)) throw IoError("checkpoint " + path.string() + " is truncated");
+  return s;
+}
+
+void save_checkpoint(const std::filesystem::path& path, const TrainOptions& options,
+                     engine::Network& net, const engine::Optimizer& optimizer,
+                     const std::vector<EpochStats>& history) {
+  const std::filesystem::path temporary = path.string() + ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+    if (!out) throw IoError("cannot write checkpoint " + temporary.string());
+    write_pod(out, checkpoint_magic);
+    write_pod(out, checkpoint_version);
+    write_string(out, options.describe());
+    write_pod(out, static_cast<std::uint32_t>(history.size()));
+    for (const auto& e : history) write_pod(out, e);
+    const auto state = state_of(net);
+    write_pod(out, static_cast<std::uint32_t>(state.size()));
+    for (const auto& p : state) {
+      write_string(out, p.name);
+      write_pod(out, static_cast<std::uint64_t>(p.value->size()));
+      out.write(reinterpret_cast<const char*>(p.value->data()),
+                static_cast<std::streamsize>(p.value->size() * sizeof(float)));
+    }
+    optimizer.save_state(out);
+    out.flush();
+    if (!out) throw IoError("writing checkpoint " + temporary.string() + " failed (disk full?)");
+  }
+  std::filesystem::rename(temporary, path);
+}
+
+// Restores the network and optimizer; returns the history of the epochs already done.
+std::vector<EpochStats> load_checkpoint(const std::filesystem::path& path,
+                                        const TrainOptions& options, engine::Network& net,
+                                        engine::Optimizer& optimizer) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError("cannot open checkpoint " + path.string());
+  std::uint32_t magic = 0, version = 0;
+  read_pod(in, magic, path);
+  read_pod(in, version, path);
+  if (magic != checkpoint_magic || version != checkpoint_version) {
+    throw IoError(path.string() + " is not a digitcam checkpoint (version " +
+                  std::to_string(checkpoint_version) + ")");
+  }
+  const std::string recipe = read_string(in, path);
+  if (recipe != options.describe()) {
+    throw IoError("checkpoint " + path.string() + " was written by another recipe (" + recipe +
+                  "); resume with the same options, or train without --resume");
+  }
+  std::uint32_t epochs = 0;
+  read_pod(in, epochs, path);
+  std::vector<EpochStats> history(epochs);
+  for (auto& e : history) read_pod(in, e, path);
+  auto state = state_of(net);
+  std::uint32_t count = 0;
+  read_pod(in, count, path);
+  if (count != state.size()) throw IoError("checkpoint " + path.string() + " does not match");
+  for (auto& p : state) {
+    const std::string name = read_string(in, path);
+    std::uint64_t size = 0;
+    read_pod(in, size, path);
+    if (name != p.name || size != p.value->size()) {
+      throw IoError("checkpoint " + path.string() + " does not match the network at " + p.name);
+    }
+    if (!in.read(reinterpret_cast<char*>(p.value->data()),
+                 static_cast<std::streamsize>(size * sizeof(float)))) {
+      throw IoError("checkpoint " + path.string() + " is truncated");
+    }
+  }
+  optimizer.load_state(in);
+  return history;
+}
+
+// Dropout masks depend on (seed, epoch) only, so a resumed epoch draws what the original would.
+void reseed_dropout(engine::Network& net, std::uint64_t seed, int epoch) {
+  for (const auto& layer : net.layers()) {
+    if (layer->kind() == "Dropout") layer->initialize(seed * 1'000'003u + static_cast<unsigned>(epoch));
+  }
+}
+
+void validate(const TrainOptions& o, const Dataset& data) {
+  if (o.epochs < 1) throw UsageError("--epochs must be at least 1");
+  if (o.batch < 2) throw UsageError("--batch must be at least 2 (batch norm needs two images)");
+  if (!(o.learning_rate > 0.0f)) throw UsageError("--lr must be positive");
+  if (!(o.validation_fraction >= 0.0 && o.validation_fraction < 0.5)) {
+    throw UsageError("--validation must be in [0, 0.5)");
+  }
+  if (data.count < 2 * o.batch) {
+    throw UsageError("only " + std::to_string(data.count) + " training images for batches of " +
+                     std::to_string(o.batch) + "; raise --limit or lower --batch");
+  }
+}
+
+}  // namespace
+
+std::string TrainOptions::describe() const {
+  std::ostringstream s;
+  s << "arch=" << arch << " epochs=" << epochs << " batch=" << batch << " lr=" << learning_rate
+    << " schedule=" << static_cast<int>(schedule) << " warmup=" << warmup_fraction
+    << " optimizer=" << optimizer << " weight_decay=" << weight_decay
+    << " label_smoothing=" << label_smoothing << " augment=" << augment.describe()
+    << " validation=" << validation_fraction << " limit=" << limit << " seed=" << seed;
+  return s.str();
+}
+
+Predictions predict_dataset(engine::Network& network, const Dataset& data, int batch) {
+  network.set_mode(engine::Mode::inference);
+  Predictions out;
+  out.labels.resize(static_cast<std::size_t>(data.count));
+  out.confidence.resize(static_cast<std::size_t>(data.count));
+  engine::Tensor x, probabilities;
+  std::vector<std::size_t> indices;
+  for (int start = 0; start < data.count; start += batch) {
+    const int size = std::min(batch, data.count - start);
+    indices.resize(static_cast<std::size_t>(size));
+    std::iota(indices.begin(), indices.end(), static_cast<std::size_t>(start));
+    fill_batch(data, indices, x);
+    engine::softmax_rows(network.forward(x), probabilities);
+    const int k = probabilities.shape().c;
+    for (int i = 0; i < size; ++i) {
+      const float* p = probabilities.item(i);
+      const int label = argmax(p, k);
+      out.labels[static_cast<std::size_t>(start + i)] = label;
+      out.confidence[static_cast<std::size_t>(start + i)] = p[label];
+    }
+  }
+  return out;
+}
+
+TrainingRun train_network(const TrainOptions& options, const Dataset& data,
+                          const ProgressSink& on_progress, const EpochSink& on_epoch) {
+  validate(options, data);
+  TrainingRun run{make_architecture(options.arch), {}, 0, 0};
+  engine::Network& net = run.network;
+  net.initialize(options.seed);
+  auto optimizer = engine::make_optimizer(options.optimizer, options.weight_decay);
+
+  // A seeded shuffle decides which images are held out for validation.
+  std::vector<std::size_t> order(static_cast<std::size_t>(data.count));
+  std::iota(order.begin(), order.end(), 0);
+  std::shuffle(order.begin(), order.end(), std::mt19937_64(options.seed));
+  const auto held_out =
+      static_cast<std::size_t>(std::floor(options.validation_fraction * data.count));
+  std::vector<std::size_t> validation(order.end() - static_cast<std::ptrdiff_t>(held_out),
+                                      order.end());
+  std::vector<std::size_t> training(order.begin(),
+                                    order.end() - static_cast<std::ptrdiff_t>(held_out));
+  const auto batch = static_cast<std::size_t>(options.batch);
+  const std::size_t batches = training.size() / batch;  // the ragged tail is dropped
+  const engine::Schedule schedule{options.schedule, options.learning_rate,
+                                  static_cast<std::int64_t>(batches) * options.epochs,
+                                  options.warmup_fraction};
+
+  if (options.resume && !options.checkpoint.empty() && std::filesystem::exists(options.checkpoint)) {
+    run.history = load_checkpoint(options.checkpoint, options, net, *optimizer);
+    run.resumed_from_epoch = static_cast<int>(run.history.size());
+  }
+
+  const auto params = net.params();
+  engine::SoftmaxCrossEntropy loss(options.label_smoothing);
+  engine::Tensor batches_x[2], dlogits;
+  std::vector<int> labels(batch);
+  const auto run_start = Clock::now();
+  std::size_t images_this_run = 0;
+  const std::size_t total_images_left =
+      batches * batch * static_cast<std::size_t>(options.epochs - run.resumed_from_epoch);
+
+  for (int epoch = run.resumed_from_epoch + 1; epoch <= options.epochs; ++epoch) {
+    const auto epoch_start = Clock::now();
+    std::shuffle(training.begin(), training.end(),
+                 std::mt19937_64(options.seed * 7919u + static_cast<unsigned>(epoch)));
+    reseed_dropout(net, options.seed, epoch);
+    net.set_mode(engine::Mode::training);
+
+    const auto augment_into = [&](std::size_t b, engine::Tensor& out) {
+      const std::span<const std::size_t> ids(training.data() + b * batch, batch);
+      const std::uint64_t batch_seed =
+          options.seed ^ (static_cast<std::uint64_t>(epoch) << 40) ^ (b * 0x9E3779B97F4A7C15ull);
+      augment_batch(data, ids, options.augment, batch_seed, out);
+    };
+    // The next batch is augmented on another thread while this one trains.
+    augment_into(0, batches_x[0]);
+    double loss_sum = 0;
+    std::size_t correct = 0, seen = 0;
+    auto last_report = Clock::now();
+    for (std::size_t b = 0; b < batches; ++b) {
+      std::future<void> next;
+      if (b + 1 < batches) {
+        next = std::async(std::launch::async, augment_into, b + 1, std::ref(batches_x[(b + 1) % 2]));
+      }
+      const engine::Tensor& x = batches_x[b % 2];
+      for (std::size_t i = 0; i < batch; ++i) labels[i] = data.labels[training[b * batch + i]];
+
+      const engine::Tensor& logits = net.forward(x);
+      loss_sum += loss.forward(logits, labels) * static_cast<double>(batch);
+      const engine::Tensor& p = loss.probabilities();
+      for (std::size_t i = 0; i < batch; ++i) {
+        correct += argmax(p.item(static_cast<int>(i)), p.shape().c) == labels[i] ? 1 : 0;
+      }
+      seen += batch;
+      loss.backward(dlogits);
+      net.zero_gradients();
+      net.backward(dlogits);
+      const auto step = static_cast<std::int64_t>((epoch - 1) * batches + b);
+      optimizer->step(params, schedule.at(step));
+      if (next.valid()) next.get();
+
+      images_this_run += batch;
+      if (on_progress && (seconds_since(last_report) >= progress_interval_seconds || b + 1 == batches)) {
+        last_report = Clock::now();
+        const double rate = static_cast<double>(images_this_run) / seconds_since(run_start);
+        on_progress({epoch, options.epochs, b + 1, batches, loss_sum / static_cast<double>(seen),
+                     static_cast<double>(correct) / static_cast<double>(seen), rate,
+                     static_cast<double>(total_images_left - images_this_run) / rate});
+      }
+    }
+
+    EpochStats stats;
+    stats.epoch = epoch;
+    stats.train_loss = loss_sum / static_cast<double>(seen);
+    stats.train_accuracy = static_cast<double>(correct) / static_cast<double>(seen);
+    stats.seconds = seconds_since(epoch_start);
+    stats.images_per_second = static_cast<double>(seen) / stats.seconds;
+    stats.validation_accuracy = std::numeric_limits<double>::quiet_NaN();
+    if (!validation.empty()) {
+      const Dataset held = subset(data, validation);
+      const Predictions predicted = predict_dataset(net, held, inference_batch);
+      std::size_t right = 0;
+      for (int i = 0; i < held.count; ++i) {
+        right += predicted.labels[static_cast<std::size_t>(i)] == held.labels[static_cast<std::size_t>(i)];
+      }
+      stats.validation_accuracy = static_cast<double>(right) / held.count;
+    }
+    run.history.push_back(stats);
+    if (!options.checkpoint.empty()) {
+      save_checkpoint(options.checkpoint, options, net, *optimizer, run.history);
+    }
+    if (on_epoch) on_epoch(stats);
+  }
+  run.seconds = seconds_since(run_start);
+  net.set_mode(engine::Mode::inference);
+  return run;
+}
+
+}  // namespace digitcam::train
