@@ -26,6 +26,11 @@ void Network::add(std::unique_ptr<Layer> layer) {
   layer->set_input_gradient(!layers_.empty());
   layers_.push_back(std::move(layer));
   activations_.resize(layers_.size());
+  const std::size_t index = layers_.size() - 1;
+  for (auto& p : layers_.back()->params()) {
+    p.name = std::to_string(index) + "." + std::string(layers_.back()->kind()) + "." + p.name;
+    params_.push_back(p);
+  }
 }
 
 Shape Network::output_shape(int batch) const {
@@ -74,19 +79,10 @@ void Network::initialize(std::uint64_t seed) {
 }
 
 void Network::zero_gradients() {
-  for (auto& p : params()) p.grad->zero();
+  for (auto& p : params_) p.grad->zero();
 }
 
-std::vector<Param> Network::params() {
-  std::vector<Param> all;
-  for (std::size_t i = 0; i < layers_.size(); ++i) {
-    for (auto& p : layers_[i]->params()) {
-      p.name = std::to_string(i) + "." + std::string(layers_[i]->kind()) + "." + p.name;
-      all.push_back(p);
-    }
-  }
-  return all;
-}
+std::vector<Param> Network::params() { return params_; }
 
 std::vector<Param> Network::buffers() {
   std::vector<Param> all;

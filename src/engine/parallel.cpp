@@ -29,8 +29,7 @@ int available_threads() {
   return std::max(1, std::min(static_cast<int>(allowed), tbb::this_task_arena::max_concurrency()));
 }
 
-void parallel_for(std::size_t count, std::size_t grain,
-                  const std::function<void(std::size_t begin, std::size_t end)>& body) {
+void parallel_for(std::size_t count, std::size_t grain, ChunkBody body) {
   if (count == 0) return;
   grain = std::max<std::size_t>(grain, 1);
   const std::size_t chunks = chunk_count(count, grain);

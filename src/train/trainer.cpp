@@ -4,7 +4,10 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
-#include <future>
+#include <condition_variable>
+#include <exception>
+#include <mutex>
+#include <thread>
 #include <limits>
 #include <numeric>
 #include <random>
@@ -145,6 +148,70 @@ void reseed_dropout(engine::Network& net, std::uint64_t seed, int epoch) {
   }
 }
 
+// Prepares the next batch on one long-lived worker thread while the current batch trains, so
+// augmentation overlaps with the network's work and no thread is created per batch.
+class Prefetcher {
+ public:
+  using Job = std::function<void(std::size_t batch, engine::Tensor& out)>;
+
+  explicit Prefetcher(Job job) : job_(std::move(job)), worker_([this] { loop(); }) {}
+  ~Prefetcher() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    worker_.join();
+  }
+  Prefetcher(const Prefetcher&) = delete;
+  Prefetcher& operator=(const Prefetcher&) = delete;
+
+  void start(std::size_t batch, engine::Tensor& out) {
+    {
+      std::lock_guard lock(mutex_);
+      batch_ = batch;
+      out_ = &out;
+      pending_ = true;
+    }
+    wake_.notify_all();
+  }
+  // Blocks until the last started batch is ready; rethrows what the worker threw.
+  void wait() {
+    std::unique_lock lock(mutex_);
+    done_.wait(lock, [&] { return !pending_; });
+    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+  }
+
+ private:
+  void loop() {
+    std::unique_lock lock(mutex_);
+    while (true) {
+      wake_.wait(lock, [&] { return pending_ || stopping_; });
+      if (stopping_) return;
+      lock.unlock();
+      std::exception_ptr error;
+      try {
+        job_(batch_, *out_);
+      } catch (...) {
+        error = std::current_exception();
+      }
+      lock.lock();
+      error_ = error;
+      pending_ = false;
+      done_.notify_all();
+    }
+  }
+
+  Job job_;
+  std::mutex mutex_;
+  std::condition_variable wake_, done_;
+  std::size_t batch_ = 0;
+  engine::Tensor* out_ = nullptr;
+  bool pending_ = false, stopping_ = false;
+  std::exception_ptr error_;
+  std::thread worker_;  // last: starts after everything it uses exists
+};
+
 void validate(const TrainOptions& o, const Dataset& data) {
   if (o.epochs < 1) throw UsageError("--epochs must be at least 1");
   if (o.batch < 2) throw UsageError("--batch must be at least 2 (batch norm needs two images)");
@@ -232,29 +299,27 @@ TrainingRun train_network(const TrainOptions& options, const Dataset& data,
   const std::size_t total_images_left =
       batches * batch * static_cast<std::size_t>(options.epochs - run.resumed_from_epoch);
 
-  for (int epoch = run.resumed_from_epoch + 1; epoch <= options.epochs; ++epoch) {
+  int epoch = run.resumed_from_epoch + 1;
+  Prefetcher prefetcher([&](std::size_t b, engine::Tensor& out) {
+    const std::span<const std::size_t> ids(training.data() + b * batch, batch);
+    const std::uint64_t batch_seed =
+        options.seed ^ (static_cast<std::uint64_t>(epoch) << 40) ^ (b * 0x9E3779B97F4A7C15ull);
+    augment_batch(data, ids, options.augment, batch_seed, out);
+  });
+  for (; epoch <= options.epochs; ++epoch) {
     const auto epoch_start = Clock::now();
     std::shuffle(training.begin(), training.end(),
                  std::mt19937_64(options.seed * 7919u + static_cast<unsigned>(epoch)));
     reseed_dropout(net, options.seed, epoch);
     net.set_mode(engine::Mode::training);
 
-    const auto augment_into = [&](std::size_t b, engine::Tensor& out) {
-      const std::span<const std::size_t> ids(training.data() + b * batch, batch);
-      const std::uint64_t batch_seed =
-          options.seed ^ (static_cast<std::uint64_t>(epoch) << 40) ^ (b * 0x9E3779B97F4A7C15ull);
-      augment_batch(data, ids, options.augment, batch_seed, out);
-    };
-    // The next batch is augmented on another thread while this one trains.
-    augment_into(0, batches_x[0]);
+    prefetcher.start(0, batches_x[0]);
     double loss_sum = 0;
     std::size_t correct = 0, seen = 0;
     auto last_report = Clock::now();
     for (std::size_t b = 0; b < batches; ++b) {
-      std::future<void> next;
-      if (b + 1 < batches) {
-        next = std::async(std::launch::async, augment_into, b + 1, std::ref(batches_x[(b + 1) % 2]));
-      }
+      prefetcher.wait();
+      if (b + 1 < batches) prefetcher.start(b + 1, batches_x[(b + 1) % 2]);
       const engine::Tensor& x = batches_x[b % 2];
       for (std::size_t i = 0; i < batch; ++i) labels[i] = data.labels[training[b * batch + i]];
 
@@ -270,7 +335,6 @@ TrainingRun train_network(const TrainOptions& options, const Dataset& data,
       net.backward(dlogits);
       const auto step = static_cast<std::int64_t>((epoch - 1) * batches + b);
       optimizer->step(params, schedule.at(step));
-      if (next.valid()) next.get();
 
       images_this_run += batch;
       if (on_progress && (seconds_since(last_report) >= progress_interval_seconds || b + 1 == batches)) {

@@ -1,10 +1,12 @@
 #pragma once
 // 2-D convolution (cross-correlation, as in ONNX Conv with group 1 and dilation 1).
 //   forward:  x [N, IC, H, W]  ->  y [N, OC, OH, OW],  OH = (H + pad_top + pad_bottom - KH) / SH + 1
-//   cache:    pointer to x and the im2col matrix of the whole batch [IC*KH*KW, N*OH*OW]
+//   cache:    pointer to x and, in training mode, each item's im2col matrix [N][IC*KH*KW][OH*OW]
 //   backward: dx [N, IC, H, W] (col2im of W^T dy); dweight [OC, IC, KH, KW] += dy cols^T;
 //             dbias [1, OC, 1, 1] += sum of dy over N, OH, OW.
-// The arithmetic is im2col + gemm; conv2d_forward_reference() is the direct 7-loop version.
+// The arithmetic is im2col + gemm per item (y_n = W cols_n lands in NCHW as it is), items in
+// parallel; the weight gradient is summed per fixed chunk of items, then over chunks in order,
+// so it is the same for any thread count. conv2d_forward_reference() is the direct 7-loop version.
 
 #include "digitcam/engine/layer.hpp"
 
@@ -47,8 +49,9 @@ class Conv2D : public Layer {
   Conv2DGeometry geometry_;
   Tensor weight_, bias_, dweight_, dbias_;
   const Tensor* x_ = nullptr;
-  Tensor columns_;  // im2col of the last batch
-  Tensor scratch_;  // gemm output before reordering to NCHW, and dy reordered for backward
+  Tensor columns_;          // training: im2col of every item of the last batch
+  Tensor partial_dweight_;  // backward: weight gradient of each chunk of items
+  Tensor partial_dbias_;    // backward: bias gradient of each chunk of items
 };
 
 // Direct convolution, the slow obvious version the tests compare the fast path against.

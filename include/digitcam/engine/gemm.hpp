@@ -13,8 +13,21 @@ enum class Transpose : bool { no = false, yes = true };
 void gemm(Transpose trans_a, Transpose trans_b, int m, int n, int k, float alpha, const float* a,
           int lda, const float* b, int ldb, float beta, float* c, int ldc);
 
+// gemm() on the calling thread alone, for callers that already spread their work over threads
+// (a layer running items of a batch in parallel). Bit for bit the same results as gemm().
+void gemm_serial(Transpose trans_a, Transpose trans_b, int m, int n, int k, float alpha,
+                 const float* a, int lda, const float* b, int ldb, float beta, float* c, int ldc);
+
 void gemm_reference(Transpose trans_a, Transpose trans_b, int m, int n, int k, float alpha,
                     const float* a, int lda, const float* b, int ldb, float beta, float* c,
                     int ldc);
+
+// The micro-kernel gemm() runs on this CPU: "avx2+fma" or "portable". For logs and benchmarks.
+const char* gemm_kernel_name();
+
+// Tests only: true makes gemm() use the portable kernel even where AVX2 is available, so both
+// kernels can be checked on one machine; false goes back to the best one. Not thread-safe
+// against concurrent gemm() calls.
+void gemm_use_portable_kernel(bool portable);
 
 }  // namespace digitcam::engine

@@ -12,6 +12,9 @@ namespace digitcam::engine {
 
 class Network {
  public:
+  Network(Network&&) = default;
+  Network& operator=(Network&&) = default;
+
   // The shape of one input item; n is ignored (the batch size comes with each call).
   explicit Network(Shape input_item = {1, 1, 28, 28});
 
@@ -46,6 +49,7 @@ class Network {
  private:
   Shape input_item_;
   std::vector<std::unique_ptr<Layer>> layers_;
+  std::vector<Param> params_;  // gathered as layers are added, so training steps do not allocate
   std::vector<Tensor> activations_;
   Tensor gradient_a_, gradient_b_;
   const Tensor* input_ = nullptr;

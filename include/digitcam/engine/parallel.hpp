@@ -4,8 +4,8 @@
 // the same numbers for a given seed and thread count (and, in practice, for any thread count).
 
 #include <cstddef>
-#include <functional>
 #include <memory>
+#include <type_traits>
 
 namespace digitcam::engine {
 
@@ -28,10 +28,27 @@ class ThreadBudget {
 // Threads the engine may use right now.
 int available_threads();
 
+// A non-owning reference to a callable body(begin, end). Unlike std::function it never
+// allocates, so parallel loops in the training and inference hot paths stay allocation-free.
+// It must not outlive the callable it refers to (a lambda passed straight to parallel_for is fine).
+class ChunkBody {
+ public:
+  template <class F, class = std::enable_if_t<!std::is_same_v<std::decay_t<F>, ChunkBody>>>
+  ChunkBody(F&& body)  // NOLINT(google-explicit-constructor): lambdas convert implicitly
+      : object_(const_cast<void*>(static_cast<const void*>(&body))),
+        call_([](void* object, std::size_t begin, std::size_t end) {
+          (*static_cast<std::remove_reference_t<F>*>(object))(begin, end);
+        }) {}
+  void operator()(std::size_t begin, std::size_t end) const { call_(object_, begin, end); }
+
+ private:
+  void* object_;
+  void (*call_)(void*, std::size_t, std::size_t);
+};
+
 // Calls body(begin, end) on chunks [i*grain, min((i+1)*grain, count)), possibly in parallel.
 // Runs inline when there is a single chunk, so small work pays no scheduling cost.
-void parallel_for(std::size_t count, std::size_t grain,
-                  const std::function<void(std::size_t begin, std::size_t end)>& body);
+void parallel_for(std::size_t count, std::size_t grain, ChunkBody body);
 
 // Number of chunks parallel_for cuts count into; chunk k starts at k*grain.
 inline std::size_t chunk_count(std::size_t count, std::size_t grain) {

@@ -1,0 +1,339 @@
+#include "digitcam/vision/normalizer.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <vector>
+
+#include <opencv2/imgproc.hpp>
+
+#include "digitcam/engine/error.hpp"
+
+namespace digitcam::vision {
+
+namespace {
+
+// Recipe constants. The MNIST figures are medians over the 60,000 training images.
+constexpr double min_contrast = 24.0;  // grey levels between background and ink below which the
+                                       // crop counts as blank (sensor noise is ~5-10 levels)
+constexpr double ink_level_quantile = 0.9;  // "solid ink" = this quantile of the ink pixels, so a
+                                            // few saturated pixels do not set the scale
+constexpr double polarity_tail = 0.02;      // percentiles that stand for the ink in detection
+constexpr double speck_fraction = 0.05;     // components smaller than this share of the largest
+                                            // are noise, not a detached piece of the digit
+constexpr double noise_floor_sigmas = 3.0;  // background noise up to this many sigmas is cleared
+constexpr double noise_floor_most = 0.25;   // ... but never more than this share of the contrast
+constexpr double mad_to_sigma = 1.4826;     // median absolute deviation of a normal -> sigma
+constexpr int fringe_radius_divisor = 40;   // anti-aliased edge kept around the ink mask: 1 px
+                                            // per 40 px of crop, at least 1
+// MNIST's stroke widths (estimate_stroke_width at fine_scale, first 20,000 training digits): 10th
+// percentile 1.7 px, median 2.4, 90th percentile 3.3. Widths inside that range are MNIST's own
+// variety and left alone; thinner or heavier strokes are brought to its nearer end.
+constexpr double mnist_stroke_thin = 1.7;
+constexpr double mnist_stroke_heavy = 3.3;
+constexpr double stroke_tolerance = 0.15;   // px; smaller changes are not worth resampling
+constexpr double fine_scale = 8.0;          // stroke work happens at 8x the output resolution
+constexpr int fine_margin = 32;             // fine px of room for strokes to grow into
+constexpr int stroke_passes = 2;            // estimate-and-adjust rounds
+
+using Histogram = std::array<double, 256>;
+
+Histogram histogram(const cv::Mat& gray, const cv::Mat& mask) {
+  Histogram h{};
+  for (int y = 0; y < gray.rows; ++y) {
+    const std::uint8_t* g = gray.ptr<std::uint8_t>(y);
+    const std::uint8_t* m = mask.empty() ? nullptr : mask.ptr<std::uint8_t>(y);
+    for (int x = 0; x < gray.cols; ++x) {
+      if (!m || m[x]) h[g[x]] += 1.0;
+    }
+  }
+  return h;
+}
+
+// Smallest grey level with at least fraction q of the histogram's mass at or below it; -1 when
+// the histogram is empty.
+int quantile(const Histogram& h, double q) {
+  double total = 0;
+  for (double c : h) total += c;
+  if (total <= 0) return -1;
+  double seen = 0;
+  for (int v = 0; v < 256; ++v) {
+    seen += h[static_cast<std::size_t>(v)];
+    if (seen >= q * total) return v;
+  }
+  return 255;
+}
+
+cv::Mat to_gray(const cv::Mat& image) {
+  if (image.type() == CV_8UC1) return image;
+  cv::Mat gray;
+  if (image.type() == CV_8UC3) {
+    cv::cvtColor(image, gray, cv::COLOR_BGR2GRAY);
+  } else if (image.type() == CV_8UC4) {
+    cv::cvtColor(image, gray, cv::COLOR_BGRA2GRAY);
+  } else {
+    throw ShapeError("normalize_digit: expects an 8-bit grey or BGR crop, got OpenCV type " +
+                     std::to_string(image.type()));
+  }
+  return gray;
+}
+
+void check_mask(const cv::Mat& gray, const cv::Mat& mask) {
+  if (!mask.empty() && (mask.type() != CV_8UC1 || mask.size() != gray.size())) {
+    throw ShapeError("normalize_digit: the ink mask must be CV_8UC1 of the crop's size " +
+                     std::to_string(gray.cols) + "x" + std::to_string(gray.rows));
+  }
+}
+
+// Drops mask components much smaller than the largest (specks of dirt or sensor noise).
+cv::Mat drop_specks(const cv::Mat& mask) {
+  cv::Mat labels, stats, centroids;
+  const int n = cv::connectedComponentsWithStats(mask, labels, stats, centroids, 8, CV_32S);
+  int largest = 0;
+  for (int i = 1; i < n; ++i) largest = std::max(largest, stats.at<int>(i, cv::CC_STAT_AREA));
+  std::vector<std::uint8_t> keep(static_cast<std::size_t>(n), 0);
+  for (int i = 1; i < n; ++i) {
+    keep[static_cast<std::size_t>(i)] =
+        stats.at<int>(i, cv::CC_STAT_AREA) >= speck_fraction * largest ? 255 : 0;
+  }
+  cv::Mat kept(mask.size(), CV_8UC1);
+  for (int y = 0; y < mask.rows; ++y) {
+    const int* l = labels.ptr<int>(y);
+    std::uint8_t* k = kept.ptr<std::uint8_t>(y);
+    for (int x = 0; x < mask.cols; ++x) k[x] = keep[static_cast<std::size_t>(l[x])];
+  }
+  return kept;
+}
+
+// The ink's extent with sub-pixel edges. MNIST scaled each binary NIST digit's box to 20 px, so
+// what must become 20 px is the box of the ink itself, not of its blurred or noisy surround: the
+// solid (thresholded) ink's box, each side moved by how much of its edge pixel line and of the
+// line just outside is inked (a sharp edge: 1 + 0; an anti-aliased one: 0.7 + 0.3).
+struct InkBox {
+  cv::Rect crop;       // whole pixels to resample: the solid box and the partly inked lines
+  double width = 0;    // inked extent, px
+  double height = 0;
+  double longest() const { return std::max(width, height); }
+};
+
+InkBox measure_ink(const cv::Mat& ink, const cv::Mat& solid) {
+  const cv::Rect core = cv::boundingRect(solid);
+  if (core.empty()) return {};
+  const cv::Rect image(0, 0, ink.cols, ink.rows);
+  const auto line_peak = [&](cv::Rect line) {
+    line &= image;
+    if (line.empty()) return 0.0;
+    double peak = 0;
+    cv::minMaxLoc(ink(line), nullptr, &peak);
+    return std::clamp(peak, 0.0, 1.0);
+  };
+  // Edge lines (inside the solid box) and fringe lines (just outside), per side.
+  const double edge[4] = {line_peak({core.x, core.y, core.width, 1}),
+                          line_peak({core.x, core.br().y - 1, core.width, 1}),
+                          line_peak({core.x, core.y, 1, core.height}),
+                          line_peak({core.br().x - 1, core.y, 1, core.height})};
+  const double fringe[4] = {line_peak({core.x, core.y - 1, core.width, 1}),
+                            line_peak({core.x, core.br().y, core.width, 1}),
+                            line_peak({core.x - 1, core.y, 1, core.height}),
+                            line_peak({core.br().x, core.y, 1, core.height})};
+  double adjust[4];
+  for (int i = 0; i < 4; ++i) adjust[i] = std::clamp(edge[i] + fringe[i] - 1.0, -0.5, 1.0);
+  InkBox box;
+  box.height = std::max(1.0, core.height + adjust[0] + adjust[1]);
+  box.width = std::max(1.0, core.width + adjust[2] + adjust[3]);
+  const int top = fringe[0] > 0, bottom = fringe[1] > 0, left = fringe[2] > 0,
+            right = fringe[3] > 0;
+  box.crop = cv::Rect(core.x - left, core.y - top, core.width + left + right,
+                      core.height + top + bottom) &
+             image;
+  return box;
+}
+
+// Resamples the box's pixels so the inked extent's longest side becomes `side` px, keeping the
+// aspect ratio; INTER_AREA when shrinking averages thin strokes instead of dropping them.
+cv::Mat fit_box(const cv::Mat& ink, const InkBox& box, double side) {
+  const double scale = side / box.longest();
+  const cv::Size size(std::max(1, static_cast<int>(std::lround(box.crop.width * scale))),
+                      std::max(1, static_cast<int>(std::lround(box.crop.height * scale))));
+  cv::Mat out;
+  cv::resize(ink(box.crop), out, size, 0, 0, scale < 1.0 ? cv::INTER_AREA : cv::INTER_LINEAR);
+  return out;
+}
+
+InkBox measure_solid(const cv::Mat& ink) { return measure_ink(ink, ink >= 0.5f); }
+
+// Grey-level dilation (radius > 0) or erosion (radius < 0) with a disc.
+cv::Mat morph_disc(const cv::Mat& ink, int radius) {
+  const cv::Mat disc = cv::getStructuringElement(
+      cv::MORPH_ELLIPSE, cv::Size(2 * std::abs(radius) + 1, 2 * std::abs(radius) + 1));
+  cv::Mat out;
+  if (radius > 0) {
+    cv::dilate(ink, out, disc);
+  } else {
+    cv::erode(ink, out, disc);
+  }
+  return out;
+}
+
+// Brings the stroke width into MNIST's range. Works at fine_scale times the output resolution
+// so the change can be a fraction of an output pixel whatever the crop's size, then refits the
+// (grown or shrunk) ink to 20 px. Grey dilation and erosion move anti-aliased edges by less
+// than their radius, so a second pass corrects what the first left.
+cv::Mat match_stroke(const cv::Mat& ink, const InkBox& box) {
+  cv::Mat fine;
+  cv::copyMakeBorder(fit_box(ink, box, normalized_box * fine_scale), fine, fine_margin,
+                     fine_margin, fine_margin, fine_margin, cv::BORDER_CONSTANT, 0);
+  for (int pass = 0; pass < stroke_passes; ++pass) {
+    const double width = estimate_stroke_width(fine) / fine_scale;  // in output px
+    const double target = std::clamp(width, mnist_stroke_thin, mnist_stroke_heavy);
+    if (width <= 0 || std::abs(width - target) < stroke_tolerance) break;
+    // Growing every stroke side by r also grows the box by 2r, which the refit to 20 px scales
+    // back: solve (width + 2r) * 20 / (20 + 2r) = target for r (the same holds for r < 0).
+    const double r = normalized_box * (target - width) / (2 * normalized_box - 2 * target);
+    const int fine_r =
+        std::clamp(static_cast<int>(std::lround(r * fine_scale)), -fine_margin, fine_margin);
+    if (fine_r == 0) break;
+    const cv::Mat adjusted = morph_disc(fine, fine_r);
+    const InkBox adjusted_box = measure_solid(adjusted);
+    if (adjusted_box.crop.empty()) break;  // eroded away: keep the strokes as they were
+    cv::copyMakeBorder(fit_box(adjusted, adjusted_box, normalized_box * fine_scale), fine,
+                       fine_margin, fine_margin, fine_margin, fine_margin, cv::BORDER_CONSTANT,
+                       0);
+  }
+  return fit_box(fine, measure_solid(fine), normalized_box);
+}
+
+// Intensity centre of mass in 0-based pixel coordinates. By hand: cv::moments takes a matrix
+// one or two columns wide (a thin "1") for a list of points.
+cv::Point2d centre_of_mass(const cv::Mat& ink) {
+  double mass = 0, x_sum = 0, y_sum = 0;
+  for (int y = 0; y < ink.rows; ++y) {
+    const float* row = ink.ptr<float>(y);
+    double row_mass = 0;
+    for (int x = 0; x < ink.cols; ++x) {
+      row_mass += row[x];
+      x_sum += static_cast<double>(row[x]) * x;
+    }
+    mass += row_mass;
+    y_sum += row_mass * y;
+  }
+  return {x_sum / mass, y_sum / mass};
+}
+
+// Standard deviation of the background's grey levels, from their median absolute deviation
+// (robust to the odd ink pixel Otsu left in the background).
+double background_sigma(const Histogram& background, int median) {
+  Histogram deviation{};
+  for (int v = 0; v < 256; ++v) {
+    deviation[static_cast<std::size_t>(std::abs(v - median))] += background[static_cast<std::size_t>(v)];
+  }
+  return mad_to_sigma * std::max(0, quantile(deviation, 0.5));
+}
+
+}  // namespace
+
+Polarity detect_polarity(const cv::Mat& image, const cv::Mat& ink_mask) {
+  const cv::Mat gray = to_gray(image);
+  check_mask(gray, ink_mask);
+  if (gray.empty()) return Polarity::light_on_dark;
+  if (!ink_mask.empty() && cv::countNonZero(ink_mask) > 0 &&
+      cv::countNonZero(ink_mask) < static_cast<int>(ink_mask.total())) {
+    const double inside = cv::mean(gray, ink_mask)[0];
+    const double outside = cv::mean(gray, ink_mask == 0)[0];
+    return inside > outside ? Polarity::light_on_dark : Polarity::dark_on_light;
+  }
+  cv::Mat border(gray.size(), CV_8UC1, cv::Scalar(255));
+  if (gray.rows > 2 && gray.cols > 2) border(cv::Rect(1, 1, gray.cols - 2, gray.rows - 2)) = 0;
+  const int background = quantile(histogram(gray, border), 0.5);
+  const Histogram all = histogram(gray, cv::Mat());
+  const int dark_tail = quantile(all, polarity_tail);
+  const int light_tail = quantile(all, 1.0 - polarity_tail);
+  return light_tail - background > background - dark_tail ? Polarity::light_on_dark
+                                                          : Polarity::dark_on_light;
+}
+
+double estimate_stroke_width(const cv::Mat& ink) {
+  CV_Assert(ink.type() == CV_32FC1);
+  cv::Mat solid = ink > 0.5f;
+  std::vector<std::vector<cv::Point>> outlines;
+  cv::findContours(solid, outlines, cv::RETR_LIST, cv::CHAIN_APPROX_NONE);
+  double length = 0;
+  for (const auto& outline : outlines) length += cv::arcLength(outline, true);
+  // A one-pixel line's outline runs along both of its sides through the same pixel centres, so
+  // half the outline is the stroke's length; a single dot has no outline length at all.
+  if (length <= 0) return outlines.empty() ? 0.0 : 1.0;
+  return cv::sum(ink)[0] / (length / 2);
+}
+
+bool normalize_into(const cv::Mat& image, const NormalizeOptions& options, float* dst,
+                    const cv::Mat& ink_mask) {
+  cv::Mat out(normalized_side, normalized_side, CV_32FC1, dst);
+  out = 0.0f;
+  if (image.empty()) return false;
+  const cv::Mat gray = to_gray(image);
+  check_mask(gray, ink_mask);
+
+  // 1. Ink bright on dark.
+  const Polarity polarity = options.polarity == Polarity::automatic
+                                ? detect_polarity(gray, ink_mask)
+                                : options.polarity;
+  cv::Mat aligned = polarity == Polarity::light_on_dark ? gray : 255 - gray;
+
+  // 2. Ink mask and grey levels: background median -> 0, solid ink -> 1.
+  cv::Mat mask;
+  if (ink_mask.empty()) {
+    cv::threshold(aligned, mask, 0, 255, cv::THRESH_BINARY | cv::THRESH_OTSU);
+  } else {
+    mask = ink_mask != 0;
+  }
+  if (cv::countNonZero(mask) == 0) return false;
+  const Histogram background_levels = histogram(aligned, mask == 0);
+  const int background = quantile(background_levels, 0.5);
+  if (background < 0) return false;  // all "ink": a flat crop, nothing stands out
+  const int ink_level = quantile(histogram(aligned, mask), ink_level_quantile);
+  const double contrast = ink_level - background;
+  if (contrast < min_contrast) return false;
+  // Grey levels to 0..1, with the background's noise cleared so it neither widens the ink box
+  // nor pulls the centre of mass.
+  const double noise_floor =
+      std::min(noise_floor_most,
+               noise_floor_sigmas * background_sigma(background_levels, background) / contrast);
+  const double low = background + noise_floor * contrast;
+  cv::Mat ink;
+  aligned.convertTo(ink, CV_32F, 1.0 / (ink_level - low), -low / (ink_level - low));
+  cv::min(cv::max(ink, 0.0), 1.0, ink);
+
+  // Specks far smaller than the digit are dropped with the background around them; the rest of
+  // the ink keeps its anti-aliased edge.
+  const cv::Mat kept = drop_specks(mask);
+  const int fringe_radius = std::max(1, std::max(gray.cols, gray.rows) / fringe_radius_divisor);
+  cv::Mat near_ink;
+  cv::dilate(kept, near_ink, cv::Mat(), cv::Point(-1, -1), fringe_radius);
+  ink.setTo(0.0f, near_ink == 0);
+
+  // 3-4. Ink box to 20 px on its longest side, strokes optionally matched to MNIST's.
+  const InkBox box = measure_ink(ink, kept);
+  if (box.crop.empty()) return false;
+  cv::Mat fitted = options.match_stroke_width ? match_stroke(ink, box)
+                                              : fit_box(ink, box, normalized_box);
+  // Shrinking averages thin strokes into faint ones; MNIST's strokes always reach full white.
+  double peak = 0;
+  cv::minMaxLoc(fitted, nullptr, &peak);
+  if (peak <= 0) return false;
+  if (peak < 1.0) fitted /= peak;
+
+  // 5. Centre of mass to (14, 14) by a sub-pixel shift.
+  const cv::Point2d centre = centre_of_mass(fitted);
+  const cv::Matx23d shift(1, 0, normalized_centre - centre.x, 0, 1, normalized_centre - centre.y);
+  cv::warpAffine(fitted, out, shift, out.size(), cv::INTER_LINEAR, cv::BORDER_CONSTANT, 0);
+  return true;
+}
+
+std::optional<cv::Mat> normalize_digit(const cv::Mat& image, const NormalizeOptions& options,
+                                       const cv::Mat& ink_mask) {
+  cv::Mat out(normalized_side, normalized_side, CV_32FC1);
+  if (!normalize_into(image, options, out.ptr<float>(), ink_mask)) return std::nullopt;
+  return out;
+}
+
+}  // namespace digitcam::vision
