@@ -1,11 +1,10 @@
 // `digitcam eval`: metrics of a model on MNIST's test set, a labelled image folder (one
 // subfolder per digit) or OpenCV's digits sheet, with either engine.
 
-#include <opencv2/imgcodecs.hpp>
-
 #include <algorithm>
 #include <filesystem>
 #include <iostream>
+#include <numeric>
 
 #include "digitcam/app/commands.hpp"
 #include "digitcam/app/options.hpp"
@@ -26,39 +25,6 @@ namespace fs = std::filesystem;
 
 // Crops per classifier call: large batches are fastest for both engines.
 constexpr int eval_batch = 500;
-
-// Every image under folder/<digit>/, normalised like a camera crop, sorted by path.
-train::LabelledImages load_image_folder(const fs::path& folder) {
-  if (!fs::is_directory(folder)) {
-    throw IoError("image folder " + folder.string() + " does not exist or is not a folder");
-  }
-  std::vector<std::pair<fs::path, int>> files;
-  for (int digit = 0; digit <= 9; ++digit) {
-    const fs::path sub = folder / std::to_string(digit);
-    if (!fs::is_directory(sub)) continue;
-    for (const auto& entry : fs::directory_iterator(sub)) {
-      if (entry.is_regular_file()) files.emplace_back(entry.path(), digit);
-    }
-  }
-  if (files.empty()) {
-    throw IoError("no images in " + folder.string() +
-                  "; expected one subfolder per digit (0/, 1/, ... 9/) holding image files");
-  }
-  std::sort(files.begin(), files.end());
-  std::vector<cv::Mat> crops;
-  std::vector<int> labels;
-  for (const auto& [path, digit] : files) {
-    const cv::Mat gray = cv::imread(path.string(), cv::IMREAD_GRAYSCALE);
-    if (gray.empty()) throw IoError("cannot read image " + path.string() + " (not an image?)");
-    const auto crop = vision::normalize_digit(gray, vision::Polarity::automatic);
-    if (!crop) {
-      std::cerr << "digitcam eval: no ink in " << path.string() << ", counted as wrong\n";
-    }
-    crops.push_back(crop ? *crop : cv::Mat(28, 28, CV_32F, cv::Scalar(0)));
-    labels.push_back(digit);
-  }
-  return train::LabelledImages::from_crops(crops, labels);
-}
 
 }  // namespace
 
@@ -87,27 +53,30 @@ int eval_command(const Arguments& args) {
   if (sources > 1) throw UsageError("choose one of --mnist, --images and --digits-png");
 
   engine::ThreadBudget budget(threads);
-  auto classifier = vision::make_classifier(vision::parse_engine(engine_name), model);
-  train::LabelledImages data;
+  auto classifier = vision::make_classifier(vision::parse_engine_kind(engine_name), model);
+  train::Dataset data;
   std::string source;
   if (!images.empty()) {
-    data = load_image_folder(images);
+    data = train::load_labelled_folder(images).as_dataset();
     source = images;
   } else if (!digits_png.empty()) {
-    data = train::load_digits_sheet(digits_png);
+    data = train::load_digits_sheet(digits_png).as_dataset();
     source = digits_png;
   } else {
     const fs::path folder = mnist.empty() ? resource_paths().mnist : fs::path(mnist);
-    data = train::LabelledImages::from_dataset(train::load_mnist(folder, train::Split::test, limit));
+    data = train::load_mnist(folder, train::Split::test, limit);
     source = (folder / "t10k-images-idx3-ubyte").string();
   }
 
   train::ConfusionMatrix confusion(std::max(10, classifier->classes()));
   engine::Tensor batch, logits;
-  const int count = static_cast<int>(data.labels.size());
+  const int count = data.count;
+  std::vector<std::size_t> indices;
   for (int start = 0; start < count; start += eval_batch) {
     const int size = std::min(eval_batch, count - start);
-    data.copy_batch(start, size, batch);
+    indices.resize(static_cast<std::size_t>(size));
+    std::iota(indices.begin(), indices.end(), static_cast<std::size_t>(start));
+    train::fill_batch(data, indices, batch);
     const auto predictions = vision::predict(*classifier, batch);
     for (int i = 0; i < size; ++i) {
       confusion.add(data.labels[static_cast<std::size_t>(start + i)],

@@ -41,13 +41,22 @@ Dims dims_of(const Conv2DGeometry& g, const Shape& x) {
   return {g, x.n, x.h, x.w, oh, ow, g.in_channels * g.kernel_h * g.kernel_w, oh * ow};
 }
 
-// Column matrix of one item when it is not kept (inference) and backward's W^T dy for one
-// item; per thread, grown once.
-thread_local Tensor item_columns;
+// One item's column matrix, and backward's W^T dy for one item; per thread, grown once, small
+// enough to stay in L2 (288 x 121 floats for a 32 -> 64 3x3 layer on 13x13).
+struct ItemBuffers {
+  Tensor columns;
+  Tensor dcolumns;
+};
+thread_local ItemBuffers item_buffers;
 
-float* item_buffer(const Dims& d) {
-  item_columns.resize({1, 1, d.k, d.plane});
-  return item_columns.data();
+float* item_columns(const Dims& d) {
+  item_buffers.columns.resize({1, 1, d.k, d.plane});
+  return item_buffers.columns.data();
+}
+
+float* item_dcolumns(const Dims& d) {
+  item_buffers.dcolumns.resize({1, 1, d.k, d.plane});
+  return item_buffers.dcolumns.data();
 }
 
 // The outputs ox in [lo, hi) whose input column ox*stride - pad + kx lies inside [0, w).
@@ -63,6 +72,43 @@ Span valid_outputs(int kx, int stride, int pad, int w, int ow) {
   return {std::min(lo, hi), hi};
 }
 
+// Row pieces here are a dozen floats (one output row); written as 4-float blocks the compiler
+// inlines them as vector moves, where a plain loop becomes a memcpy/memset call per piece.
+inline void copy_short(const float* __restrict from, float* __restrict to, int count) {
+  int i = 0;
+  for (; i + 4 <= count; i += 4) {
+    const float a = from[i], b = from[i + 1], c = from[i + 2], e = from[i + 3];
+    to[i] = a;
+    to[i + 1] = b;
+    to[i + 2] = c;
+    to[i + 3] = e;
+  }
+  for (; i < count; ++i) to[i] = from[i];
+}
+
+inline void zero_short(float* to, int count) {
+  int i = 0;
+  for (; i + 4 <= count; i += 4) {
+    to[i] = 0.0f;
+    to[i + 1] = 0.0f;
+    to[i + 2] = 0.0f;
+    to[i + 3] = 0.0f;
+  }
+  for (; i < count; ++i) to[i] = 0.0f;
+}
+
+inline void add_short(const float* __restrict from, float* __restrict to, int count) {
+  int i = 0;
+  for (; i + 4 <= count; i += 4) {
+    const float a = from[i], b = from[i + 1], c = from[i + 2], e = from[i + 3];
+    to[i] += a;
+    to[i + 1] += b;
+    to[i + 2] += c;
+    to[i + 3] += e;
+  }
+  for (; i < count; ++i) to[i] += from[i];
+}
+
 // One item's column matrix [IC*KH*KW, OH*OW]:
 // cols[(ic*KH + ky)*KW + kx][oy*OW + ox] = x[ic][oy*SH - pad_top + ky][ox*SW - pad_left + kx],
 // zero where that falls in the padding.
@@ -76,17 +122,17 @@ void im2col(const Dims& d, const float* __restrict x, float* __restrict cols) {
         for (int oy = 0; oy < d.oh; ++oy, cols += d.ow) {
           const int iy = oy * g.stride_h - g.pad_top + ky;
           if (iy < 0 || iy >= d.h) {
-            for (int ox = 0; ox < d.ow; ++ox) cols[ox] = 0.0f;
+            zero_short(cols, d.ow);
             continue;
           }
           const float* in = x_plane + static_cast<std::ptrdiff_t>(iy) * d.w - g.pad_left + kx;
-          for (int ox = 0; ox < span.lo; ++ox) cols[ox] = 0.0f;
+          zero_short(cols, span.lo);
           if (g.stride_w == 1) {
-            for (int ox = span.lo; ox < span.hi; ++ox) cols[ox] = in[ox];
+            copy_short(in + span.lo, cols + span.lo, span.hi - span.lo);
           } else {
             for (int ox = span.lo; ox < span.hi; ++ox) cols[ox] = in[ox * g.stride_w];
           }
-          for (int ox = span.hi; ox < d.ow; ++ox) cols[ox] = 0.0f;
+          zero_short(cols + span.hi, d.ow - span.hi);
         }
       }
     }
@@ -108,7 +154,7 @@ void col2im(const Dims& d, const float* __restrict cols, float* __restrict dx) {
           if (iy < 0 || iy >= d.h) continue;
           float* out = dx_plane + static_cast<std::ptrdiff_t>(iy) * d.w - g.pad_left + kx;
           if (g.stride_w == 1) {
-            for (int ox = span.lo; ox < span.hi; ++ox) out[ox] += cols[ox];
+            add_short(cols + span.lo, out + span.lo, span.hi - span.lo);
           } else {
             for (int ox = span.lo; ox < span.hi; ++ox) out[ox * g.stride_w] += cols[ox];
           }
@@ -189,27 +235,24 @@ void Conv2D::forward(const Tensor& x, Tensor& y) {
   const int oc = geometry_.out_channels;
   x_ = &x;
   y.resize(out);
-  // Training keeps every item's column matrix for the weight gradient; inference reuses one
-  // per-thread buffer that stays in cache.
-  const bool keep = mode() == Mode::training;
-  columns_.resize(keep ? Shape{d.n, 1, d.k, d.plane} : Shape{});
 
   // y_n [OC, OH*OW] = W [OC, IC*KH*KW] x cols_n + bias: the gemm writes NCHW directly.
-  const auto run_item = [&](int item, bool threaded_gemm) {
-    float* cols = keep ? columns_.data() + item * d.columns() : item_buffer(d);
+  packed_weights_.pack(Transpose::no, oc, d.k, weight_.data(), d.k);
+  const auto run_item = [&](int item, int gemm_threads) {
+    float* cols = item_columns(d);
     im2col(d, x.item(item), cols);
     float* y_item = y.item(item);
     for (int c = 0; c < oc; ++c) std::fill_n(y_item + c * d.plane, d.plane, bias_.data()[c]);
-    const auto product = threaded_gemm ? gemm : gemm_serial;
-    product(Transpose::no, Transpose::no, oc, d.plane, d.k, 1.0f, weight_.data(), d.k, cols,
-            d.plane, 1.0f, y_item, d.plane);
+    gemm(packed_weights_, Transpose::no, d.plane, 1.0f, cols, d.plane, 1.0f, y_item, d.plane,
+         gemm_threads);
   };
-  if (d.n < min_items_per_thread * available_threads()) {
-    for (int item = 0; item < d.n; ++item) run_item(item, true);
+  const int threads = available_threads();
+  if (d.n < min_items_per_thread * threads) {
+    for (int item = 0; item < d.n; ++item) run_item(item, threads);
     return;
   }
   parallel_for(static_cast<std::size_t>(d.n), 1, [&](std::size_t begin, std::size_t end) {
-    for (std::size_t item = begin; item < end; ++item) run_item(static_cast<int>(item), false);
+    for (std::size_t item = begin; item < end; ++item) run_item(static_cast<int>(item), 1);
   });
 }
 
@@ -221,16 +264,16 @@ void Conv2D::backward(const Tensor& dy, Tensor& dx) {
                      " does not match the forward output " + out.str());
   }
   const Dims d = dims_of(geometry_, x_->shape());
-  if (columns_.shape().n != d.n) {
-    throw ShapeError("Conv2D: backward needs a forward pass in training mode first");
-  }
   const int oc = geometry_.out_channels;
   const std::size_t weights = static_cast<std::size_t>(oc) * d.k;
   const int chunks = (d.n + items_per_chunk - 1) / items_per_chunk;
   partial_dweight_.resize({chunks, 1, 1, static_cast<int>(weights)});
   partial_dbias_.resize({chunks, 1, 1, oc});
   const bool want_dx = input_gradient();
-  if (want_dx) dx.resize(x_->shape());
+  if (want_dx) {
+    dx.resize(x_->shape());
+    packed_weights_.pack(Transpose::yes, d.k, oc, weight_.data(), d.k);
+  }
 
   parallel_for(static_cast<std::size_t>(chunks), 1, [&](std::size_t begin, std::size_t end) {
     for (std::size_t chunk = begin; chunk < end; ++chunk) {
@@ -240,7 +283,10 @@ void Conv2D::backward(const Tensor& dy, Tensor& dx) {
       const int last = std::min(d.n, first + items_per_chunk);
       for (int item = first; item < last; ++item) {
         const float* dy_item = dy.item(item);  // [OC, OH*OW]
-        const float* cols = columns_.data() + item * d.columns();
+        // Rebuilt rather than kept from forward: it stays in cache, where keeping every item's
+        // would stream the whole batch's (9 MB for 32 -> 64 on 13x13) out to memory and back.
+        float* cols = item_columns(d);
+        im2col(d, x_->item(item), cols);
         // dW_chunk [OC, IC*KH*KW] += dy_n cols_n^T
         gemm_serial(Transpose::no, Transpose::yes, oc, d.k, d.plane, 1.0f, dy_item, d.plane, cols,
                     d.plane, item == first ? 0.0f : 1.0f, dw, d.k);
@@ -250,21 +296,23 @@ void Conv2D::backward(const Tensor& dy, Tensor& dx) {
         }
         if (!want_dx) continue;
         // dcols_n = W^T dy_n, then scattered back into dx_n.
-        float* dcols = item_buffer(d);
-        gemm_serial(Transpose::yes, Transpose::no, d.k, d.plane, oc, 1.0f, weight_.data(), d.k,
-                    dy_item, d.plane, 0.0f, dcols, d.plane);
+        float* dcols = item_dcolumns(d);
+        gemm(packed_weights_, Transpose::no, d.plane, 1.0f, dy_item, d.plane, 0.0f, dcols,
+             d.plane, 1);
         col2im(d, dcols, dx.item(item));
       }
     }
   });
 
-  // Chunk sums added in chunk order, whatever thread computed them.
+  // Chunk sums added in chunk order, whatever thread computed them (into chunk 0's sums).
   parallel_for(weights, reduce_grain, [&](std::size_t begin, std::size_t end) {
-    for (std::size_t i = begin; i < end; ++i) {
-      float s = partial_dweight_.data()[i];
-      for (int chunk = 1; chunk < chunks; ++chunk) s += partial_dweight_.item(chunk)[i];
-      dweight_.data()[i] += s;
+    float* __restrict total = partial_dweight_.data();
+    for (int chunk = 1; chunk < chunks; ++chunk) {
+      const float* __restrict part = partial_dweight_.item(chunk);
+      for (std::size_t i = begin; i < end; ++i) total[i] += part[i];
     }
+    float* __restrict dw = dweight_.data();
+    for (std::size_t i = begin; i < end; ++i) dw[i] += total[i];
   });
   for (int c = 0; c < oc; ++c) {
     float s = partial_dbias_.data()[c];

@@ -195,72 +195,95 @@ DIGITCAM_AVX2 inline void transpose_8x8(__m256 r[8]) {
   r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
 }
 
+// Lanes [0, count) set.
+DIGITCAM_AVX2 inline __m256i first_lanes(int count) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
 // Panels of an untransposed A are a transpose (each k takes one float from six rows): 8x8
-// register transposes of the six rows plus two zero rows, each stored as 8 floats of which the
-// last 2 spill into the next k's slot and are overwritten by the next store (hence pack_slack).
+// register transposes of the six rows plus two zero rows. Panels of a transposed A copy six
+// floats per k. Either way each k is stored as 8 floats whose last 2 spill into the next k's
+// slot and are overwritten by the next store (hence pack_slack). Missing rows are zero.
 DIGITCAM_AVX2 void pack_a_avx2(const Operand& a, int i0, int rows, int k0, int kc, float* dst) {
-  const int full = a.trans ? 0 : rows / mr * mr;
-  for (int q = 0; q < full / mr; ++q) {
-    float* panel = dst + static_cast<std::ptrdiff_t>(q) * mr * kc;
+  for (int q = 0; q * mr < rows; ++q, dst += static_cast<std::ptrdiff_t>(mr) * kc) {
+    const int valid = std::min(mr, rows - q * mr);
+    const int first_row = i0 + q * mr;
+    if (a.trans) {
+      const __m256i mask = first_lanes(valid);
+      const float* src = a.data + static_cast<std::ptrdiff_t>(k0) * a.ld + first_row;
+      for (int p = 0; p < kc; ++p, src += a.ld) {
+        _mm256_storeu_ps(dst + p * mr, _mm256_maskload_ps(src, mask));
+      }
+      continue;
+    }
     const float* src[mr];
     for (int i = 0; i < mr; ++i) {
-      src[i] = a.data + static_cast<std::ptrdiff_t>(i0 + q * mr + i) * a.ld + k0;
+      src[i] = a.data + static_cast<std::ptrdiff_t>(first_row + std::min(i, valid - 1)) * a.ld + k0;
     }
     int p = 0;
     for (; p + 8 <= kc; p += 8) {
       __m256 r[8];
-      for (int i = 0; i < mr; ++i) r[i] = _mm256_loadu_ps(src[i] + p);
+#pragma GCC unroll 6
+      for (int i = 0; i < mr; ++i) {
+        r[i] = i < valid ? _mm256_loadu_ps(src[i] + p) : _mm256_setzero_ps();
+      }
       r[6] = r[7] = _mm256_setzero_ps();
       transpose_8x8(r);
-      for (int t = 0; t < 8; ++t) _mm256_storeu_ps(panel + (p + t) * mr, r[t]);
+#pragma GCC unroll 8
+      for (int t = 0; t < 8; ++t) _mm256_storeu_ps(dst + (p + t) * mr, r[t]);
     }
     for (; p < kc; ++p) {
-      for (int i = 0; i < mr; ++i) panel[p * mr + i] = src[i][p];
+      for (int i = 0; i < mr; ++i) dst[p * mr + i] = i < valid ? src[i][p] : 0.0f;
     }
-  }
-  if (full < rows) {
-    pack_a_portable(a, i0 + full, rows - full, k0, kc, dst + static_cast<std::ptrdiff_t>(full) * kc);
   }
 }
 
-// Panels of a transposed B are a transpose too (each k takes one float from 16 stored rows):
-// two 8x8 register transposes per 8 values of k. Untransposed B is copied row by row.
+// Panels of an untransposed B copy 16 floats per k, row by row of the stored matrix so reads
+// stream. Panels of a transposed B are a transpose (each k takes one float from 16 stored rows):
+// two 8x8 register transposes per 8 values of k. Missing columns are zero.
 DIGITCAM_AVX2 void pack_b_avx2(const Operand& b, int k0, int kc, int j0, int cols, float* dst) {
   const int full = cols / nr * nr;
   if (!b.trans) {
+    const __m256i mask_lo = first_lanes(cols - full), mask_hi = first_lanes(cols - full - 8);
     for (int p = 0; p < kc; ++p) {
       const float* src = b.data + static_cast<std::ptrdiff_t>(k0 + p) * b.ld + j0;
       float* out = dst + p * nr;
-      for (int j = 0; j < full; j += nr, out += static_cast<std::ptrdiff_t>(nr) * kc) {
+      int j = 0;
+      for (; j < full; j += nr, out += static_cast<std::ptrdiff_t>(nr) * kc) {
         _mm256_store_ps(out, _mm256_loadu_ps(src + j));
         _mm256_store_ps(out + 8, _mm256_loadu_ps(src + j + 8));
       }
-    }
-  } else {
-    for (int q = 0; q < full / nr; ++q) {
-      float* panel = dst + static_cast<std::ptrdiff_t>(q) * nr * kc;
-      const float* src = b.data + static_cast<std::ptrdiff_t>(j0 + q * nr) * b.ld + k0;
-      int p = 0;
-      for (; p + 8 <= kc; p += 8) {
-        for (int half = 0; half < 2; ++half) {
-          __m256 r[8];
-          for (int t = 0; t < 8; ++t) {
-            r[t] = _mm256_loadu_ps(src + static_cast<std::ptrdiff_t>(half * 8 + t) * b.ld + p);
-          }
-          transpose_8x8(r);
-          for (int t = 0; t < 8; ++t) _mm256_store_ps(panel + (p + t) * nr + half * 8, r[t]);
-        }
-      }
-      for (; p < kc; ++p) {
-        for (int j = 0; j < nr; ++j) {
-          panel[p * nr + j] = src[static_cast<std::ptrdiff_t>(j) * b.ld + p];
-        }
+      if (j < cols) {
+        _mm256_store_ps(out, _mm256_maskload_ps(src + j, mask_lo));
+        _mm256_store_ps(out + 8, _mm256_maskload_ps(src + j + 8, mask_hi));
       }
     }
+    return;
   }
-  if (full < cols) {
-    pack_b_portable(b, k0, kc, j0 + full, cols - full,
-                    dst + static_cast<std::ptrdiff_t>(full) * kc);
+  for (int q = 0; q * nr < cols; ++q, dst += static_cast<std::ptrdiff_t>(nr) * kc) {
+    const int valid = std::min(nr, cols - q * nr);
+    const float* src[nr];
+    for (int j = 0; j < nr; ++j) {
+      src[j] = b.data + static_cast<std::ptrdiff_t>(j0 + q * nr + std::min(j, valid - 1)) * b.ld + k0;
+    }
+    int p = 0;
+    for (; p + 8 <= kc; p += 8) {
+#pragma GCC unroll 2
+      for (int half = 0; half < 2; ++half) {
+        __m256 r[8];
+#pragma GCC unroll 8
+        for (int t = 0; t < 8; ++t) {
+          const int j = half * 8 + t;
+          r[t] = j < valid ? _mm256_loadu_ps(src[j] + p) : _mm256_setzero_ps();
+        }
+        transpose_8x8(r);
+#pragma GCC unroll 8
+        for (int t = 0; t < 8; ++t) _mm256_store_ps(dst + (p + t) * nr + half * 8, r[t]);
+      }
+    }
+    for (; p < kc; ++p) {
+      for (int j = 0; j < nr; ++j) dst[p * nr + j] = j < valid ? src[j][p] : 0.0f;
+    }
   }
 }
 
@@ -429,7 +452,17 @@ struct Problem {
   Operand a, b;
   float* c;
   int ldc;
+  const float* a_packed = nullptr;  // all of op(A) packed beforehand (see packed_offset)
 };
+
+// Length of every k-block but the last; depends on k alone, which fixes the summation order.
+int k_block(int k) { return ceil_div(k, ceil_div(k, kc_max)); }
+
+// Where a PackedMatrix keeps k-block [k0, k0+kc) of rows [i, ...): the k-blocks follow each
+// other, each holding every mr-row panel of A in turn.
+std::ptrdiff_t packed_offset(int m, int k0, int kc, int i) {
+  return static_cast<std::ptrdiff_t>(k0) * round_up(m, mr) + static_cast<std::ptrdiff_t>(i) * kc;
+}
 
 struct Blocking {
   int kc = 0;        // every k-block but the last has this length; depends on k alone
@@ -443,8 +476,7 @@ struct Blocking {
 
 Blocking plan(const Problem& pr, int threads) {
   Blocking bl;
-  const int k_blocks = ceil_div(pr.k, kc_max);
-  bl.kc = ceil_div(pr.k, k_blocks);
+  bl.kc = k_block(pr.k);
   const int mc_cap = std::max(
       mr, static_cast<int>(a_block_bytes / (sizeof(float) * static_cast<std::size_t>(bl.kc))) /
               mr * mr);
@@ -479,22 +511,29 @@ void run_task(const Problem& pr, const Blocking& bl, const Kernels& kern, int ta
   const int nc = std::max(
       nr, static_cast<int>(b_block_bytes / (sizeof(float) * static_cast<std::size_t>(bl.kc))) /
               nr * nr);
-  float* a_pack = pack_buffers.a.reserve(static_cast<std::size_t>(round_up(rows, mr)) * bl.kc +
-                                         pack_slack);
+  float* a_pack = pr.a_packed != nullptr
+                     ? nullptr
+                     : pack_buffers.a.reserve(
+                           static_cast<std::size_t>(round_up(rows, mr)) * bl.kc + pack_slack);
   float* b_pack = pack_buffers.b.reserve(static_cast<std::size_t>(nc) * bl.kc);
 
   for (int k0 = 0; k0 < pr.k; k0 += bl.kc) {
     const int kc = std::min(bl.kc, pr.k - k0);
     // Later k-blocks add onto what the earlier ones stored.
     const float beta = k0 == 0 ? pr.beta : 1.0f;
-    kern.pack_a(pr.a, i_begin, rows, k0, kc, a_pack);
+    const float* a_block = a_pack;
+    if (pr.a_packed != nullptr) {
+      a_block = pr.a_packed + packed_offset(pr.m, k0, kc, i_begin);
+    } else {
+      kern.pack_a(pr.a, i_begin, rows, k0, kc, a_pack);
+    }
     for (int j0 = j_begin; j0 < j_end; j0 += nc) {
       const int cols = std::min(nc, j_end - j0);
       kern.pack_b(pr.b, k0, kc, j0, cols, b_pack);
       for (int j = 0; j < cols; j += nr) {
         const float* b_panel = b_pack + static_cast<std::ptrdiff_t>(j) * kc;
         for (int i = 0; i < rows; i += mr) {
-          kern.micro(kc, a_pack + static_cast<std::ptrdiff_t>(i) * kc, b_panel,
+          kern.micro(kc, a_block + static_cast<std::ptrdiff_t>(i) * kc, b_panel,
                      pr.c + static_cast<std::ptrdiff_t>(i_begin + i) * pr.ldc + j0 + j, pr.ldc,
                      std::min(mr, rows - i), std::min(nr, cols - j), pr.alpha, beta);
         }
@@ -582,26 +621,15 @@ void run_dot_path(const Problem& pr, const Kernels& kern, int threads) {
 }
 
 // threads: how many threads this call may use (1 runs on the caller alone).
-void gemm_impl(Transpose trans_a, Transpose trans_b, int m, int n, int k, float alpha,
-               const float* a, int lda, const float* b, int ldb, float beta, float* c, int ldc,
-               int threads) {
-  if (m <= 0 || n <= 0) return;
-  if (k <= 0 || alpha == 0.0f) {
-    scale_c(m, n, beta, c, ldc);
+void run(const Problem& pr, int threads) {
+  if (pr.m <= 0 || pr.n <= 0) return;
+  if (pr.k <= 0 || pr.alpha == 0.0f) {
+    scale_c(pr.m, pr.n, pr.beta, pr.c, pr.ldc);
     return;
   }
-  const Problem pr{m,
-                   n,
-                   k,
-                   alpha,
-                   beta,
-                   {a, lda, trans_a == Transpose::yes},
-                   {b, ldb, trans_b == Transpose::yes},
-                   c,
-                   ldc};
   const Kernels& kern = active_kernels();
-  if (static_cast<double>(m) * n * k < serial_work) threads = 1;
-  if (use_dot_path(pr)) {
+  if (static_cast<double>(pr.m) * pr.n * pr.k < serial_work) threads = 1;
+  if (pr.a_packed == nullptr && use_dot_path(pr)) {
     run_dot_path(pr, kern, threads);
     return;
   }
@@ -615,17 +643,54 @@ void gemm_impl(Transpose trans_a, Transpose trans_b, int m, int n, int k, float 
   });
 }
 
+Problem problem(Transpose trans_a, Transpose trans_b, int m, int n, int k, float alpha,
+                const float* a, int lda, const float* b, int ldb, float beta, float* c, int ldc) {
+  return {m,
+          n,
+          k,
+          alpha,
+          beta,
+          {a, lda, trans_a == Transpose::yes},
+          {b, ldb, trans_b == Transpose::yes},
+          c,
+          ldc};
+}
+
 }  // namespace
 
 void gemm(Transpose trans_a, Transpose trans_b, int m, int n, int k, float alpha, const float* a,
           int lda, const float* b, int ldb, float beta, float* c, int ldc) {
-  gemm_impl(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, available_threads());
+  run(problem(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc),
+      available_threads());
 }
 
 void gemm_serial(Transpose trans_a, Transpose trans_b, int m, int n, int k, float alpha,
                  const float* a, int lda, const float* b, int ldb, float beta, float* c,
                  int ldc) {
-  gemm_impl(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, 1);
+  run(problem(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc), 1);
+}
+
+void PackedMatrix::pack(Transpose trans_a, int m, int k, const float* a, int lda) {
+  m_ = std::max(m, 0);
+  k_ = std::max(k, 0);
+  const std::size_t floats = static_cast<std::size_t>(round_up(m_, mr)) * k_ + pack_slack;
+  panels_.resize({1, 1, 1, static_cast<int>(floats)});
+  if (m_ == 0 || k_ == 0) return;
+  const Kernels& kern = active_kernels();
+  const Operand op{a, lda, trans_a == Transpose::yes};
+  const int kc_full = k_block(k_);
+  for (int k0 = 0; k0 < k_; k0 += kc_full) {
+    const int kc = std::min(kc_full, k_ - k0);
+    kern.pack_a(op, 0, m_, k0, kc, panels_.data() + packed_offset(m_, k0, kc, 0));
+  }
+}
+
+void gemm(const PackedMatrix& a, Transpose trans_b, int n, float alpha, const float* b, int ldb,
+          float beta, float* c, int ldc, int threads) {
+  Problem pr = problem(Transpose::no, trans_b, a.rows(), n, a.depth(), alpha, nullptr, 0, b, ldb,
+                       beta, c, ldc);
+  pr.a_packed = a.data();
+  run(pr, std::max(threads, 1));
 }
 
 void gemm_reference(Transpose trans_a, Transpose trans_b, int m, int n, int k, float alpha,

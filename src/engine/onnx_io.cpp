@@ -56,7 +56,7 @@ constexpr std::int64_t max_opset = 18;
 // Guards against corrupt or hostile files, checked before the engine allocates anything. A digit
 // classifier has well under a million weights; these sit orders of magnitude above that.
 constexpr std::int64_t max_parameters = 100'000'000;    // weight elements in the whole model
-constexpr std::int64_t max_activation_items = 1 << 24;  // elements of one crop's activation
+constexpr std::int64_t max_activation_items = 1 << 24;  // one crop's activation or im2col
 constexpr std::int64_t max_dimension = 1 << 16;         // any one kernel size, pad or stride
 constexpr std::uintmax_t max_file_bytes = std::uintmax_t{1} << 31;  // protobuf's own limit
 // The crop every model is fed: one grey 28x28 image per item.
@@ -528,6 +528,32 @@ Shape engine_shape(const std::vector<std::int64_t>& dims) {
   return {1, d[0], d[1], d[2]};
 }
 
+// True when a and b hold their values in the same memory order: the same sizes once axes of
+// size 1 are ignored.
+bool same_order(const Shape& a, const Shape& b) {
+  std::vector<int> big_a, big_b;
+  for (int d : {a.c, a.h, a.w}) {
+    if (d != 1) big_a.push_back(d);
+  }
+  for (int d : {b.c, b.h, b.w}) {
+    if (d != 1) big_b.push_back(d);
+  }
+  return big_a == big_b;
+}
+
+// True when permuting x by perm keeps its values in memory order: the axes of size > 1 stay in
+// their order and only axes of size 1 move.
+bool moves_only_ones(const std::array<int, 4>& perm, const Shape& x) {
+  const std::array<int, 4> dims{x.n, x.c, x.h, x.w};
+  int last = -1;
+  for (int k = 0; k < 4; ++k) {
+    if (dims[perm[k]] == 1) continue;
+    if (perm[k] < last) return false;
+    last = perm[k];
+  }
+  return true;
+}
+
 bool is_identity(const std::array<int, 4>& perm) {
   return perm == std::array<int, 4>{0, 1, 2, 3};
 }
@@ -818,20 +844,23 @@ void Importer::add_transpose(std::array<int, 4> perm) {
 bool Importer::reinterpret(const Shape& from, const Shape& to) {
   if (from == to) return true;
   if (to.h == 1 && to.w == 1 && static_cast<std::size_t>(to.c) == from.item_count()) {
+    // A transpose that only moved axes of size 1 changed nothing a Flatten can see.
+    if (const auto* last =
+            layers_.empty() ? nullptr : dynamic_cast<const Transpose4D*>(layers_.back().get())) {
+      Shape before{1, 1, crop_side, crop_side};
+      for (std::size_t k = 0; k + 1 < layers_.size(); ++k) {
+        before = layers_[k]->output_shape(before);
+      }
+      if (moves_only_ones(last->perm(), before)) layers_.pop_back();
+    }
     push(std::make_unique<Flatten>());
     return true;
   }
   // Moving only axes of size 1 keeps the memory order: a Transpose4D does it.
+  if (!same_order(from, to)) return false;
   const std::array<int, 4> a{from.n, from.c, from.h, from.w}, b{to.n, to.c, to.h, to.w};
-  std::vector<int> big, ones;
-  std::vector<int> big_to;
-  for (int k = 1; k < 4; ++k) {
-    (a[k] == 1 ? ones : big).push_back(k);
-    if (b[k] != 1) big_to.push_back(b[k]);
-  }
-  std::vector<int> big_from;
-  for (int k : big) big_from.push_back(a[k]);
-  if (big_from != big_to) return false;
+  std::vector<int> big, ones;  // axes of from, in order
+  for (int k = 1; k < 4; ++k) (a[k] == 1 ? ones : big).push_back(k);
   std::array<int, 4> perm{0, 0, 0, 0};
   std::size_t next_big = 0, next_one = 0;
   for (int k = 1; k < 4; ++k) perm[k] = b[k] != 1 ? big[next_big++] : ones[next_one++];
@@ -1380,6 +1409,14 @@ void Importer::conv() {
          " kernel larger than its input " + dims_text(dims_));
   }
   set_dims({batch_symbol, oc, oh, ow});  // checks the activation size before anything allocates
+  // The engine unfolds each crop's input into an [IC*KH*KW, OH*OW] matrix (im2col); a tiny
+  // weight with a huge kernel could make that gigabytes.
+  if (ic * kh * kw > max_activation_items / (oh * ow)) {
+    fail("would unfold its input into " + std::to_string(ic * kh * kw) + " x " +
+             std::to_string(oh * ow) + " values per crop, more than " +
+             std::to_string(max_activation_items),
+         "the file is damaged or not a digit classifier");
+  }
 
   const auto& weight = weights(input(1), oc * ic * kh * kw, "weight");
   const std::vector<float> zeros(static_cast<std::size_t>(oc), 0.0f);

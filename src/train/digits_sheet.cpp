@@ -23,7 +23,7 @@ constexpr int sheet_rows_per_class = 5;
 constexpr int classes = 10;
 // Image files a labelled folder may hold (lower case; matched case-insensitively).
 constexpr const char* image_extensions[] = {".png", ".jpg", ".jpeg", ".bmp",
-                                            ".pgm", ".ppm", ".tif", ".tiff"};
+                                            ".pgm", ".ppm", ".tif",  ".tiff"};
 
 void add(LabelledImages& set, const cv::Mat& gray, int label, std::string source,
          const vision::NormalizeOptions& options) {
@@ -78,8 +78,8 @@ LabelledImages load_digits_sheet(const fs::path& path, const vision::NormalizeOp
     for (int column = 0; column < sheet_width / sheet_cell; ++column) {
       const cv::Mat cell =
           sheet(cv::Rect(column * sheet_cell, row * sheet_cell, sheet_cell, sheet_cell));
-      add(set, cell, row / sheet_rows_per_class, name + " row " + std::to_string(row) +
-          " column " + std::to_string(column), options);
+      add(set, cell, row / sheet_rows_per_class,
+          name + " row " + std::to_string(row) + " column " + std::to_string(column), options);
     }
   }
   return set;

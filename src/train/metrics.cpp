@@ -95,10 +95,10 @@ Metrics compute_metrics(const ConfusionMatrix& confusion) {
 
 std::string to_json(const Metrics& m) {
   std::ostringstream j;
-  j << "{\"accuracy\": " << number(m.accuracy) << ", \"precision_macro\": "
-    << number(m.precision_macro) << ", \"recall_macro\": " << number(m.recall_macro)
-    << ", \"f1_macro\": " << number(m.f1_macro) << ", \"count\": " << m.count
-    << ", \"confusion\": [";
+  j << "{\"accuracy\": " << number(m.accuracy)
+    << ", \"precision_macro\": " << number(m.precision_macro)
+    << ", \"recall_macro\": " << number(m.recall_macro) << ", \"f1_macro\": " << number(m.f1_macro)
+    << ", \"count\": " << m.count << ", \"confusion\": [";
   const int k = m.confusion.classes();
   for (int t = 0; t < k; ++t) {
     j << (t ? ", [" : "[");
@@ -119,7 +119,8 @@ std::string to_json(const Metrics& m) {
 std::string to_table(const Metrics& m) {
   std::ostringstream t;
   char line[160];
-  std::snprintf(line, sizeof line, "%lld images: accuracy %s, macro precision %s, recall %s, F1 %s\n",
+  std::snprintf(line, sizeof line,
+                "%lld images: accuracy %s, macro precision %s, recall %s, F1 %s\n",
                 static_cast<long long>(m.count), percent(m.accuracy).c_str(),
                 percent(m.precision_macro).c_str(), percent(m.recall_macro).c_str(),
                 percent(m.f1_macro).c_str());

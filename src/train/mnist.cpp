@@ -58,9 +58,8 @@ IdxFile open_idx(const fs::path& file, std::uint32_t magic, std::size_t header_b
   idx.stream.open(file, std::ios::binary);
   if (!idx.stream) fail(file, "cannot be opened");
   std::array<unsigned char, idx_images_header> raw{};
-  if (idx.length < header_bytes ||
-      !idx.stream.read(reinterpret_cast<char*>(raw.data()),
-                       static_cast<std::streamsize>(header_bytes))) {
+  if (idx.length < header_bytes || !idx.stream.read(reinterpret_cast<char*>(raw.data()),
+                                                    static_cast<std::streamsize>(header_bytes))) {
     fail(file, "is truncated: " + std::to_string(idx.length) + " bytes, shorter than the " +
                    std::to_string(header_bytes) + "-byte IDX header");
   }
@@ -89,8 +88,8 @@ void check_length(const fs::path& file, const IdxFile& idx, std::uintmax_t expec
 void read_elements(const fs::path& file, std::ifstream& stream, std::vector<std::uint8_t>& out) {
   if (out.empty()) return;
   if (!stream.read(reinterpret_cast<char*>(out.data()), static_cast<std::streamsize>(out.size()))) {
-    fail(file, "is truncated: reading stopped after " + std::to_string(stream.gcount()) +
-                   " of " + std::to_string(out.size()) + " bytes");
+    fail(file, "is truncated: reading stopped after " + std::to_string(stream.gcount()) + " of " +
+                   std::to_string(out.size()) + " bytes");
   }
 }
 
@@ -115,9 +114,9 @@ Dataset load_idx(const fs::path& images_file, const fs::path& labels_file, std::
                           std::to_string(cols) + " in its header");
   }
   const std::uintmax_t image_bytes = std::uintmax_t{rows} * cols;
-  check_length(images_file, images, idx_images_header + image_bytes * count,
-               std::to_string(count) + " images of " + std::to_string(rows) + "x" +
-                   std::to_string(cols));
+  check_length(
+      images_file, images, idx_images_header + image_bytes * count,
+      std::to_string(count) + " images of " + std::to_string(rows) + "x" + std::to_string(cols));
 
   IdxFile labels = open_idx(labels_file, idx_labels_magic, idx_labels_header, "labels");
   const std::uint32_t label_count = labels.header[1];

@@ -24,9 +24,8 @@ constexpr double title_scale = 0.65;
 constexpr double label_scale = 0.5;
 constexpr double tick_scale = 0.42;
 const cv::Scalar white(255, 255, 255);
-const cv::Scalar black(0, 0, 0);
-const cv::Scalar ink(40, 40, 40);         // text and axes
-const cv::Scalar grid(225, 225, 225);     // grid lines
+const cv::Scalar ink(40, 40, 40);                  // text and axes
+const cv::Scalar grid(225, 225, 225);              // grid lines
 const cv::Scalar train_colour(180, 110, 30);       // blue
 const cv::Scalar validation_colour(30, 130, 240);  // orange
 const cv::Scalar right_colour(90, 160, 40);        // green: the confusion diagonal
@@ -35,24 +34,45 @@ const cv::Scalar wrong_caption(30, 30, 190);       // dark red: captions of wron
 // Training curves: two panels, each with room for tick labels on the left and below.
 constexpr int curves_width = 1100;
 constexpr int curves_height = 470;
-constexpr int panel_left = 70;   // space for y tick labels
-constexpr int panel_top = 60;    // space for the title
+constexpr int panel_left = 70;    // space for y tick labels
+constexpr int panel_top = 60;     // space for the title
 constexpr int panel_bottom = 60;  // space for x tick labels and the axis name
-constexpr int panel_gap = 90;
+constexpr int panel_gap = 100;    // between the panels, holding the right one's tick labels
+constexpr int panel_right = 30;
 constexpr int target_ticks = 6;
+constexpr int title_rise = 22;     // title baseline above the plot
+constexpr int tick_gap = 8;        // between a y tick label and the axis
+constexpr int x_tick_drop = 16;    // x tick labels below the plot
+constexpr int x_name_drop = 42;    // "epoch" below the plot
+constexpr int y_name_offset = 55;  // vertical axis name left of the plot
+constexpr int line_width = 2;
+constexpr int dot_radius = 3;
+constexpr int legend_width = 150;  // legend block, from the plot's right edge
+constexpr int legend_swatch = 24;  // length of the coloured line in the legend
+constexpr int legend_row = 22;
+constexpr double loss_headroom = 1.1;            // loss axis top, times the highest loss
+constexpr double accuracy_margin = 0.1;          // accuracy axis bottom, below the lowest value
+constexpr double narrowest_accuracy_span = 0.5;  // percentage points
 // Confusion heat map.
 constexpr int cell = 56;
 constexpr int confusion_left = 90;
-constexpr int confusion_top = 90;
+constexpr int confusion_top = 100;
 constexpr int confusion_right = 90;   // per-class recall column
 constexpr int confusion_bottom = 70;  // per-class precision row
+constexpr int confusion_margin = 12;  // title and "true class" away from the picture's edge
+constexpr int cell_padding = 6;       // counts are shrunk until they fit the cell less this
+constexpr double smallest_count_scale = 0.25;
+constexpr double diagonal_lightest = 0.15;  // shade of a diagonal cell with 0% recall
+constexpr double error_lightest = 0.2;      // shade of an off-diagonal cell with one error
+constexpr double white_text_above = 0.55;   // shade beyond which counts are written in white
 // Misclassified montage.
 constexpr int montage_columns = 10;
-constexpr int digit_zoom = 3;                   // a 28x28 digit becomes 84x84
+constexpr int digit_zoom = 3;  // a 28x28 digit becomes 84x84
 constexpr int digit_side = 28 * digit_zoom;
 constexpr int caption_height = 22;
-constexpr int montage_pad = 8;
-constexpr int montage_header = 44;
+constexpr int montage_pad = 10;
+constexpr int montage_header = 52;
+constexpr double caption_scale = 0.45;
 constexpr std::size_t montage_most = 400;  // more would make an unreadably large picture
 
 void put(cv::Mat& image, const std::string& text, cv::Point at, double scale,
@@ -107,9 +127,12 @@ struct Series {
 };
 
 // One plot: axes, grid, ticks, the series as lines with dots, a legend.
-void draw_panel(cv::Mat& canvas, cv::Rect area, const std::string& title,
-                const std::string& y_name, double y_lo, double y_hi, const char* y_format,
-                const std::vector<Series>& series) {
+// The legend goes top right (falling curves) or bottom right (rising ones), away from the lines.
+enum class Legend { top_right, bottom_right };
+
+void draw_panel(cv::Mat& canvas, cv::Rect area, const std::string& title, const std::string& y_name,
+                double y_lo, double y_hi, const char* y_format, const std::vector<Series>& series,
+                Legend legend) {
   const std::size_t epochs = series.front().values.size();
   const double x_lo = epochs > 1 ? 1.0 : 0.5, x_hi = epochs > 1 ? double(epochs) : 1.5;
   const auto px = [&](double epoch) {
@@ -119,26 +142,30 @@ void draw_panel(cv::Mat& canvas, cv::Rect area, const std::string& title,
     return area.y + area.height -
            static_cast<int>(std::lround((v - y_lo) / (y_hi - y_lo) * area.height));
   };
-  put(canvas, title, {area.x, area.y - 22}, title_scale, ink, 2);
+  put(canvas, title, {area.x, area.y - title_rise}, title_scale, ink, line_width);
 
   const double y_step = nice_step(y_hi - y_lo, target_ticks);
   for (double v = std::ceil(y_lo / y_step) * y_step; v <= y_hi + 1e-9; v += y_step) {
     cv::line(canvas, {area.x, py(v)}, {area.x + area.width, py(v)}, grid, 1);
     const std::string label = format(y_format, v);
     const cv::Size s = text_size(label, tick_scale);
-    put(canvas, label, {area.x - s.width - 8, py(v) + s.height / 2}, tick_scale, ink);
+    put(canvas, label, {area.x - s.width - tick_gap, py(v) + s.height / 2}, tick_scale, ink);
   }
-  const double x_step = std::max(1.0, nice_step(double(epochs), 10));
+  const double x_step = std::max(1.0, nice_step(double(epochs), 2 * target_ticks));
   for (double e = 1; e <= double(epochs) + 1e-9; e += x_step) {
     cv::line(canvas, {px(e), area.y}, {px(e), area.y + area.height}, grid, 1);
-    put_centred(canvas, format("%.0f", e), {px(e), area.y + area.height + 16}, tick_scale, ink);
+    put_centred(canvas, format("%.0f", e), {px(e), area.y + area.height + x_tick_drop}, tick_scale,
+                ink);
   }
   cv::rectangle(canvas, area, ink, 1);
-  put_centred(canvas, "epoch", {area.x + area.width / 2, area.y + area.height + 42}, label_scale,
-              ink);
-  put_vertical(canvas, y_name, {area.x - 55, area.y + area.height / 2}, label_scale, ink);
+  put_centred(canvas, "epoch", {area.x + area.width / 2, area.y + area.height + x_name_drop},
+              label_scale, ink);
+  put_vertical(canvas, y_name, {area.x - y_name_offset, area.y + area.height / 2}, label_scale,
+               ink);
 
-  int legend_y = area.y + 18;
+  int legend_y = legend == Legend::top_right ? area.y + legend_row
+                                             : area.y + area.height - legend_row / 2 -
+                                                   legend_row * static_cast<int>(series.size() - 1);
   for (const Series& s : series) {
     cv::Point previous(-1, -1);
     for (std::size_t i = 0; i < s.values.size(); ++i) {
@@ -147,15 +174,16 @@ void draw_panel(cv::Mat& canvas, cv::Rect area, const std::string& title,
         continue;
       }
       const cv::Point p(px(double(i + 1)), py(std::clamp(s.values[i], y_lo, y_hi)));
-      if (previous.x >= 0) cv::line(canvas, previous, p, s.colour, 2, cv::LINE_AA);
-      cv::circle(canvas, p, 3, s.colour, cv::FILLED, cv::LINE_AA);
+      if (previous.x >= 0) cv::line(canvas, previous, p, s.colour, line_width, cv::LINE_AA);
+      cv::circle(canvas, p, dot_radius, s.colour, cv::FILLED, cv::LINE_AA);
       previous = p;
     }
-    const int legend_x = area.x + area.width - 170;
-    cv::line(canvas, {legend_x, legend_y - 5}, {legend_x + 24, legend_y - 5}, s.colour, 2,
-             cv::LINE_AA);
-    put(canvas, s.name, {legend_x + 32, legend_y}, label_scale, ink);
-    legend_y += 22;
+    const int legend_x = area.x + area.width - legend_width;
+    const int swatch_y = legend_y - legend_row / 4;
+    cv::line(canvas, {legend_x, swatch_y}, {legend_x + legend_swatch, swatch_y}, s.colour,
+             line_width, cv::LINE_AA);
+    put(canvas, s.name, {legend_x + legend_swatch + tick_gap, legend_y}, label_scale, ink);
+    legend_y += legend_row;
   }
 }
 
@@ -232,7 +260,7 @@ void write_training_curves(const fs::path& path, const std::vector<EpochStats>& 
   cv::Mat canvas(curves_height, curves_width, CV_8UC3, white);
   if (history.empty()) {
     put_centred(canvas, "no epochs were trained", {curves_width / 2, curves_height / 2},
-                title_scale, ink, 2);
+                title_scale, ink, line_width);
     write_image(path, canvas);
     return;
   }
@@ -249,24 +277,23 @@ void write_training_curves(const fs::path& path, const std::vector<EpochStats>& 
       if (std::isfinite(a)) lowest_accuracy = std::min(lowest_accuracy, 100.0 * a);
     }
   }
-  const int panel_width = (curves_width - 2 * panel_left - panel_gap - 20) / 2;
+  const int panel_width = (curves_width - panel_left - panel_gap - panel_right) / 2;
   const int panel_height = curves_height - panel_top - panel_bottom;
   const cv::Rect left(panel_left, panel_top, panel_width, panel_height);
-  const cv::Rect right(2 * panel_left + panel_width + panel_gap - panel_left, panel_top,
-                       panel_width, panel_height);
-  const double loss_top = highest_loss > 0 ? highest_loss * 1.1 : 1.0;
-  draw_panel(canvas, left, "Training loss (cross-entropy)", "loss", 0.0, loss_top, "%.2f",
-             {loss});
+  const cv::Rect right(panel_left + panel_width + panel_gap, panel_top, panel_width, panel_height);
+  const double loss_top = highest_loss > 0 ? highest_loss * loss_headroom : 1.0;
+  draw_panel(canvas, left, "Training loss (cross-entropy)", "loss", 0.0, loss_top, "%.2f", {loss},
+             Legend::top_right);
   // Accuracy near 100% is where the story is: the axis starts a little below the lowest value.
-  const double span = std::max(100.0 - lowest_accuracy, 0.5);
-  const double bottom = std::max(0.0, lowest_accuracy - 0.1 * span);
+  const double span = std::max(100.0 - lowest_accuracy, narrowest_accuracy_span);
+  const double bottom = std::max(0.0, lowest_accuracy - accuracy_margin * span);
   std::vector<Series> accuracy{train_accuracy};
   if (std::any_of(validation.values.begin(), validation.values.end(),
                   [](double v) { return std::isfinite(v); })) {
     accuracy.push_back(validation);
   }
-  draw_panel(canvas, right, "Accuracy (%)", "accuracy %", bottom, 100.0,
-             span < 5 ? "%.1f" : "%.0f", accuracy);
+  draw_panel(canvas, right, "Accuracy (%)", "accuracy %", bottom, 100.0, span < 5 ? "%.1f" : "%.0f",
+             accuracy, Legend::bottom_right);
   write_image(path, canvas);
 }
 
@@ -280,10 +307,12 @@ void write_confusion_png(const fs::path& path, const ConfusionMatrix& confusion)
   put(canvas,
       "Confusion: " + std::to_string(m.count) + " images, accuracy " +
           format("%.2f%%", 100.0 * m.accuracy),
-      {12, 28}, title_scale, ink, 2);
-  put_centred(canvas, "predicted class", {confusion_left + k * cell / 2, confusion_top - 46},
+      {confusion_margin, confusion_top / 4 + confusion_margin}, title_scale, ink, line_width);
+  put_centred(canvas, "predicted class",
+              {confusion_left + k * cell / 2, confusion_top / 2 + confusion_margin / 2},
               label_scale, ink);
-  put_vertical(canvas, "true class", {22, confusion_top + k * cell / 2}, label_scale, ink);
+  put_vertical(canvas, "true class", {2 * confusion_margin, confusion_top + k * cell / 2},
+               label_scale, ink);
 
   std::int64_t worst_error = 0;
   for (int t = 0; t < k; ++t) {
@@ -293,22 +322,24 @@ void write_confusion_png(const fs::path& path, const ConfusionMatrix& confusion)
   }
   for (int t = 0; t < k; ++t) {
     const int y = confusion_top + t * cell;
-    put_centred(canvas, std::to_string(t), {confusion_left - 18, y + cell / 2}, label_scale, ink);
+    put_centred(canvas, std::to_string(t), {confusion_left - cell / 3, y + cell / 2}, label_scale,
+                ink);
     for (int p = 0; p < k; ++p) {
       const int x = confusion_left + p * cell;
       if (t == 0) {
-        put_centred(canvas, std::to_string(p), {x + cell / 2, confusion_top - 16}, label_scale,
-                    ink);
+        put_centred(canvas, std::to_string(p), {x + cell / 2, confusion_top - cell / 3},
+                    label_scale, ink);
       }
       const std::int64_t n = confusion.at(t, p);
       double strength = 0;
       cv::Scalar fill = white;
       if (t == p) {
         strength = m.per_class[static_cast<std::size_t>(t)].recall;
-        fill = shade(right_colour, 0.15 + 0.85 * strength);
+        fill = shade(right_colour, diagonal_lightest + (1 - diagonal_lightest) * strength);
       } else if (n > 0) {
         // Log scale: one error must stay visible next to a cell with fifty.
-        strength = 0.2 + 0.8 * std::log1p(double(n)) / std::log1p(double(worst_error));
+        strength = error_lightest +
+                   (1 - error_lightest) * std::log1p(double(n)) / std::log1p(double(worst_error));
         fill = shade(wrong_colour, strength);
       }
       cv::rectangle(canvas, cv::Rect(x, y, cell, cell), fill, cv::FILLED);
@@ -316,9 +347,12 @@ void write_confusion_png(const fs::path& path, const ConfusionMatrix& confusion)
       if (n > 0 || t == p) {
         const std::string count = std::to_string(n);
         double scale = label_scale;
-        while (text_size(count, scale).width > cell - 6 && scale > 0.25) scale -= 0.05;
+        while (text_size(count, scale).width > cell - cell_padding &&
+               scale > smallest_count_scale) {
+          scale *= 0.9;
+        }
         put_centred(canvas, count, {x + cell / 2, y + cell / 2}, scale,
-                    strength > 0.55 ? white : ink, t == p ? 2 : 1);
+                    strength > white_text_above ? white : ink, t == p ? line_width : 1);
       }
     }
     put_centred(canvas, format("%.1f%%", 100.0 * m.per_class[static_cast<std::size_t>(t)].recall),
@@ -327,14 +361,16 @@ void write_confusion_png(const fs::path& path, const ConfusionMatrix& confusion)
   for (int p = 0; p < k; ++p) {
     put_centred(canvas,
                 format("%.1f%%", 100.0 * m.per_class[static_cast<std::size_t>(p)].precision),
-                {confusion_left + p * cell + cell / 2, confusion_top + k * cell + 18}, tick_scale,
-                ink);
+                {confusion_left + p * cell + cell / 2, confusion_top + k * cell + cell / 3},
+                tick_scale, ink);
   }
-  put_centred(canvas, "recall", {confusion_left + k * cell + confusion_right / 2,
-                                 confusion_top - 16}, tick_scale, ink);
-  put(canvas, "precision", {confusion_left - 84, confusion_top + k * cell + 23}, tick_scale, ink);
+  put_centred(canvas, "recall",
+              {confusion_left + k * cell + confusion_right / 2, confusion_top - cell / 3},
+              tick_scale, ink);
+  put_centred(canvas, "precision", {confusion_left / 2, confusion_top + k * cell + cell / 3},
+              tick_scale, ink);
   put_centred(canvas, "diagonal shaded by recall, errors by count (log scale)",
-              {width / 2, confusion_top + k * cell + 52}, tick_scale, ink);
+              {width / 2, height - confusion_bottom / 4}, tick_scale, ink);
   write_image(path, canvas);
 }
 
@@ -350,10 +386,11 @@ void write_misclassified_montage(const fs::path& path, const std::vector<Labelle
   std::string title = crops.empty() ? "No misclassified digits"
                                     : std::to_string(crops.size()) + " misclassified digits";
   if (shown < crops.size()) title += " (first " + std::to_string(shown) + " shown)";
-  put(canvas, title, {montage_pad, 22}, title_scale, ink, 2);
+  put(canvas, title, {montage_pad, montage_header / 2 - montage_pad / 2}, title_scale, ink,
+      line_width);
   if (!crops.empty()) {
     put(canvas, "t = true label, p = predicted label, with the network's confidence",
-        {montage_pad, 38}, tick_scale, ink);
+        {montage_pad, montage_header - montage_pad}, tick_scale, ink);
   }
   for (std::size_t i = 0; i < shown; ++i) {
     const LabelledCrop& c = crops[i];
@@ -365,8 +402,8 @@ void write_misclassified_montage(const fs::path& path, const std::vector<Labelle
     char caption[48];
     std::snprintf(caption, sizeof caption, "t%d p%d %.0f%%", c.truth, c.predicted,
                   100.0 * c.confidence);
-    put(canvas, caption, {x + 2, y + digit_side + caption_height - 6}, label_scale,
-        c.truth == c.predicted ? ink : wrong_caption);
+    put(canvas, caption, {x + 1, y + digit_side + caption_height - caption_height / 4},
+        caption_scale, c.truth == c.predicted ? ink : wrong_caption);
   }
   write_image(path, canvas);
 }

@@ -13,12 +13,15 @@ namespace digitcam::vision {
 
 namespace {
 
-// Recipe constants. The MNIST figures are medians over the 60,000 training images.
+// Recipe constants.
 constexpr double min_contrast = 24.0;  // grey levels between background and ink below which the
                                        // crop counts as blank (sensor noise is ~5-10 levels)
 constexpr double ink_level_quantile = 0.9;  // "solid ink" = this quantile of the ink pixels, so a
                                             // few saturated pixels do not set the scale
 constexpr double polarity_tail = 0.02;      // percentiles that stand for the ink in detection
+constexpr double median_quantile = 0.5;
+constexpr float solid_level = 0.5f;         // ink at least this strong is "solid" (0..1 scale)
+constexpr double edge_shift_most = 0.5;     // px a box side may move inward for a faint edge
 constexpr double speck_fraction = 0.05;     // components smaller than this share of the largest
                                             // are noise, not a detached piece of the digit
 constexpr double noise_floor_sigmas = 3.0;  // background noise up to this many sigmas is cleared
@@ -31,20 +34,41 @@ constexpr int fringe_radius_divisor = 40;   // anti-aliased edge kept around the
 // variety and left alone; thinner or heavier strokes are brought to its nearer end.
 constexpr double mnist_stroke_thin = 1.7;
 constexpr double mnist_stroke_heavy = 3.3;
-constexpr double stroke_tolerance = 0.15;   // px; smaller changes are not worth resampling
-constexpr double fine_scale = 8.0;          // stroke work happens at 8x the output resolution
-constexpr int fine_margin = 32;             // fine px of room for strokes to grow into
-constexpr int stroke_passes = 2;            // estimate-and-adjust rounds
+constexpr double stroke_tolerance = 0.15;  // px; smaller changes are not worth resampling
+constexpr double fine_scale = 8.0;         // stroke work happens at 8x the output resolution
+constexpr int fine_margin = 32;            // fine px of room for strokes to grow into
+constexpr int stroke_passes = 2;           // estimate-and-adjust rounds
+constexpr int working_side = 128;          // larger crops are first shrunk to at most this
+                                           // longest side: 6x the 20 px output is plenty
 
-using Histogram = std::array<double, 256>;
+using Histogram = std::array<std::uint32_t, 256>;
 
-Histogram histogram(const cv::Mat& gray, const cv::Mat& mask) {
+// Grey-level histograms of the pixels outside and inside a mask (everything is outside when the
+// mask is empty), in one pass.
+void histograms(const cv::Mat& gray, const cv::Mat& mask, Histogram& outside, Histogram& inside) {
+  outside.fill(0);
+  inside.fill(0);
+  for (int y = 0; y < gray.rows; ++y) {
+    const std::uint8_t* g = gray.ptr<std::uint8_t>(y);
+    if (mask.empty()) {
+      for (int x = 0; x < gray.cols; ++x) ++outside[g[x]];
+      continue;
+    }
+    const std::uint8_t* m = mask.ptr<std::uint8_t>(y);
+    for (int x = 0; x < gray.cols; ++x) ++(m[x] ? inside : outside)[g[x]];
+  }
+}
+
+// Histogram of the one-pixel ring around the image (where a crop's background is most sure).
+Histogram border_histogram(const cv::Mat& gray) {
   Histogram h{};
   for (int y = 0; y < gray.rows; ++y) {
     const std::uint8_t* g = gray.ptr<std::uint8_t>(y);
-    const std::uint8_t* m = mask.empty() ? nullptr : mask.ptr<std::uint8_t>(y);
-    for (int x = 0; x < gray.cols; ++x) {
-      if (!m || m[x]) h[g[x]] += 1.0;
+    if (y == 0 || y == gray.rows - 1) {
+      for (int x = 0; x < gray.cols; ++x) ++h[g[x]];
+    } else {
+      ++h[g[0]];
+      if (gray.cols > 1) ++h[g[gray.cols - 1]];
     }
   }
   return h;
@@ -54,7 +78,7 @@ Histogram histogram(const cv::Mat& gray, const cv::Mat& mask) {
 // the histogram is empty.
 int quantile(const Histogram& h, double q) {
   double total = 0;
-  for (double c : h) total += c;
+  for (const std::uint32_t c : h) total += c;
   if (total <= 0) return -1;
   double seen = 0;
   for (int v = 0; v < 256; ++v) {
@@ -110,8 +134,8 @@ cv::Mat drop_specks(const cv::Mat& mask) {
 // solid (thresholded) ink's box, each side moved by how much of its edge pixel line and of the
 // line just outside is inked (a sharp edge: 1 + 0; an anti-aliased one: 0.7 + 0.3).
 struct InkBox {
-  cv::Rect crop;       // whole pixels to resample: the solid box and the partly inked lines
-  double width = 0;    // inked extent, px
+  cv::Rect crop;     // whole pixels to resample: the solid box and the partly inked lines
+  double width = 0;  // inked extent, px
   double height = 0;
   double longest() const { return std::max(width, height); }
 };
@@ -137,15 +161,17 @@ InkBox measure_ink(const cv::Mat& ink, const cv::Mat& solid) {
                             line_peak({core.x - 1, core.y, 1, core.height}),
                             line_peak({core.br().x, core.y, 1, core.height})};
   double adjust[4];
-  for (int i = 0; i < 4; ++i) adjust[i] = std::clamp(edge[i] + fringe[i] - 1.0, -0.5, 1.0);
+  for (int i = 0; i < 4; ++i) {
+    adjust[i] = std::clamp(edge[i] + fringe[i] - 1.0, -edge_shift_most, 1.0);
+  }
   InkBox box;
   box.height = std::max(1.0, core.height + adjust[0] + adjust[1]);
   box.width = std::max(1.0, core.width + adjust[2] + adjust[3]);
   const int top = fringe[0] > 0, bottom = fringe[1] > 0, left = fringe[2] > 0,
             right = fringe[3] > 0;
-  box.crop = cv::Rect(core.x - left, core.y - top, core.width + left + right,
-                      core.height + top + bottom) &
-             image;
+  box.crop =
+      cv::Rect(core.x - left, core.y - top, core.width + left + right, core.height + top + bottom) &
+      image;
   return box;
 }
 
@@ -160,7 +186,9 @@ cv::Mat fit_box(const cv::Mat& ink, const InkBox& box, double side) {
   return out;
 }
 
-InkBox measure_solid(const cv::Mat& ink) { return measure_ink(ink, ink >= 0.5f); }
+InkBox measure_solid(const cv::Mat& ink) {
+  return measure_ink(ink, ink >= solid_level);
+}
 
 // Grey-level dilation (radius > 0) or erosion (radius < 0) with a disc.
 cv::Mat morph_disc(const cv::Mat& ink, int radius) {
@@ -181,8 +209,8 @@ cv::Mat morph_disc(const cv::Mat& ink, int radius) {
 // than their radius, so a second pass corrects what the first left.
 cv::Mat match_stroke(const cv::Mat& ink, const InkBox& box) {
   cv::Mat fine;
-  cv::copyMakeBorder(fit_box(ink, box, normalized_box * fine_scale), fine, fine_margin,
-                     fine_margin, fine_margin, fine_margin, cv::BORDER_CONSTANT, 0);
+  cv::copyMakeBorder(fit_box(ink, box, normalized_box * fine_scale), fine, fine_margin, fine_margin,
+                     fine_margin, fine_margin, cv::BORDER_CONSTANT, 0);
   for (int pass = 0; pass < stroke_passes; ++pass) {
     const double width = estimate_stroke_width(fine) / fine_scale;  // in output px
     const double target = std::clamp(width, mnist_stroke_thin, mnist_stroke_heavy);
@@ -197,10 +225,12 @@ cv::Mat match_stroke(const cv::Mat& ink, const InkBox& box) {
     const InkBox adjusted_box = measure_solid(adjusted);
     if (adjusted_box.crop.empty()) break;  // eroded away: keep the strokes as they were
     cv::copyMakeBorder(fit_box(adjusted, adjusted_box, normalized_box * fine_scale), fine,
-                       fine_margin, fine_margin, fine_margin, fine_margin, cv::BORDER_CONSTANT,
-                       0);
+                       fine_margin, fine_margin, fine_margin, fine_margin, cv::BORDER_CONSTANT, 0);
   }
-  return fit_box(fine, measure_solid(fine), normalized_box);
+  const InkBox fine_box = measure_solid(fine);
+  // Ink too faint to have a solid part at this scale: leave the strokes alone.
+  if (fine_box.crop.empty()) return fit_box(ink, box, normalized_box);
+  return fit_box(fine, fine_box, normalized_box);
 }
 
 // Intensity centre of mass in 0-based pixel coordinates. By hand: cv::moments takes a matrix
@@ -225,9 +255,10 @@ cv::Point2d centre_of_mass(const cv::Mat& ink) {
 double background_sigma(const Histogram& background, int median) {
   Histogram deviation{};
   for (int v = 0; v < 256; ++v) {
-    deviation[static_cast<std::size_t>(std::abs(v - median))] += background[static_cast<std::size_t>(v)];
+    deviation[static_cast<std::size_t>(std::abs(v - median))] +=
+        background[static_cast<std::size_t>(v)];
   }
-  return mad_to_sigma * std::max(0, quantile(deviation, 0.5));
+  return mad_to_sigma * std::max(0, quantile(deviation, median_quantile));
 }
 
 }  // namespace
@@ -242,10 +273,9 @@ Polarity detect_polarity(const cv::Mat& image, const cv::Mat& ink_mask) {
     const double outside = cv::mean(gray, ink_mask == 0)[0];
     return inside > outside ? Polarity::light_on_dark : Polarity::dark_on_light;
   }
-  cv::Mat border(gray.size(), CV_8UC1, cv::Scalar(255));
-  if (gray.rows > 2 && gray.cols > 2) border(cv::Rect(1, 1, gray.cols - 2, gray.rows - 2)) = 0;
-  const int background = quantile(histogram(gray, border), 0.5);
-  const Histogram all = histogram(gray, cv::Mat());
+  const int background = quantile(border_histogram(gray), median_quantile);
+  Histogram all, unused;
+  histograms(gray, cv::Mat(), all, unused);
   const int dark_tail = quantile(all, polarity_tail);
   const int light_tail = quantile(all, 1.0 - polarity_tail);
   return light_tail - background > background - dark_tail ? Polarity::light_on_dark
@@ -254,7 +284,7 @@ Polarity detect_polarity(const cv::Mat& image, const cv::Mat& ink_mask) {
 
 double estimate_stroke_width(const cv::Mat& ink) {
   CV_Assert(ink.type() == CV_32FC1);
-  cv::Mat solid = ink > 0.5f;
+  cv::Mat solid = ink > solid_level;
   std::vector<std::vector<cv::Point>> outlines;
   cv::findContours(solid, outlines, cv::RETR_LIST, cv::CHAIN_APPROX_NONE);
   double length = 0;
@@ -270,27 +300,44 @@ bool normalize_into(const cv::Mat& image, const NormalizeOptions& options, float
   cv::Mat out(normalized_side, normalized_side, CV_32FC1, dst);
   out = 0.0f;
   if (image.empty()) return false;
-  const cv::Mat gray = to_gray(image);
+  cv::Mat gray = to_gray(image);
   check_mask(gray, ink_mask);
+  cv::Mat given_mask = ink_mask;
+  // Large crops are shrunk by a whole factor first (OpenCV's fast box-average path), padded by
+  // repeating their edge to a multiple of it.
+  const int factor = (std::max(gray.cols, gray.rows) + working_side - 1) / working_side;
+  if (factor > 1) {
+    const int pad_x = (factor - gray.cols % factor) % factor;
+    const int pad_y = (factor - gray.rows % factor) % factor;
+    const auto shrink = [&](const cv::Mat& full) {
+      cv::Mat padded, small;
+      cv::copyMakeBorder(full, padded, 0, pad_y, 0, pad_x, cv::BORDER_REPLICATE);
+      cv::resize(padded, small, {padded.cols / factor, padded.rows / factor}, 0, 0, cv::INTER_AREA);
+      return small;
+    };
+    gray = shrink(gray);
+    if (!ink_mask.empty()) given_mask = shrink(ink_mask != 0) >= 128;
+  }
 
   // 1. Ink bright on dark.
   const Polarity polarity = options.polarity == Polarity::automatic
-                                ? detect_polarity(gray, ink_mask)
+                                ? detect_polarity(gray, given_mask)
                                 : options.polarity;
   cv::Mat aligned = polarity == Polarity::light_on_dark ? gray : 255 - gray;
 
   // 2. Ink mask and grey levels: background median -> 0, solid ink -> 1.
   cv::Mat mask;
-  if (ink_mask.empty()) {
+  if (given_mask.empty()) {
     cv::threshold(aligned, mask, 0, 255, cv::THRESH_BINARY | cv::THRESH_OTSU);
   } else {
-    mask = ink_mask != 0;
+    mask = given_mask != 0;
   }
   if (cv::countNonZero(mask) == 0) return false;
-  const Histogram background_levels = histogram(aligned, mask == 0);
-  const int background = quantile(background_levels, 0.5);
+  Histogram background_levels, ink_levels;
+  histograms(aligned, mask, background_levels, ink_levels);
+  const int background = quantile(background_levels, median_quantile);
   if (background < 0) return false;  // all "ink": a flat crop, nothing stands out
-  const int ink_level = quantile(histogram(aligned, mask), ink_level_quantile);
+  const int ink_level = quantile(ink_levels, ink_level_quantile);
   const double contrast = ink_level - background;
   if (contrast < min_contrast) return false;
   // Grey levels to 0..1, with the background's noise cleared so it neither widens the ink box
@@ -314,8 +361,8 @@ bool normalize_into(const cv::Mat& image, const NormalizeOptions& options, float
   // 3-4. Ink box to 20 px on its longest side, strokes optionally matched to MNIST's.
   const InkBox box = measure_ink(ink, kept);
   if (box.crop.empty()) return false;
-  cv::Mat fitted = options.match_stroke_width ? match_stroke(ink, box)
-                                              : fit_box(ink, box, normalized_box);
+  cv::Mat fitted =
+      options.match_stroke_width ? match_stroke(ink, box) : fit_box(ink, box, normalized_box);
   // Shrinking averages thin strokes into faint ones; MNIST's strokes always reach full white.
   double peak = 0;
   cv::minMaxLoc(fitted, nullptr, &peak);

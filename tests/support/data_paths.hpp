@@ -18,7 +18,9 @@
 namespace digitcam::test {
 
 // The repository root (tests run there too, but this does not rely on it).
-inline std::filesystem::path source_dir() { return DIGITCAM_SOURCE_DIR; }
+inline std::filesystem::path source_dir() {
+  return DIGITCAM_SOURCE_DIR;
+}
 
 // MNIST's four IDX files (the same names as train::mnist_files(), repeated here so suites that
 // do not link digitcam_train can use them).
@@ -27,7 +29,9 @@ inline constexpr std::array<const char*, 4> mnist_file_names = {
     "t10k-labels-idx1-ubyte"};
 
 // data/mnist, where tools/setup.sh puts MNIST (whether or not it is there yet).
-inline std::filesystem::path mnist_folder() { return source_dir() / "data" / "mnist"; }
+inline std::filesystem::path mnist_folder() {
+  return source_dir() / "data" / "mnist";
+}
 
 // Whether all four IDX files are in data/mnist; tests of real data skip themselves otherwise.
 inline bool have_mnist() {
@@ -76,9 +80,9 @@ class ScratchFolder {
  public:
   explicit ScratchFolder(const std::string& tag = "test") {
     static std::atomic<int> counter{0};
-    path_ = std::filesystem::temp_directory_path() /
-            ("digitcam-" + tag + "-" + std::to_string(::getpid()) + "-" +
-             std::to_string(counter++));
+    path_ =
+        std::filesystem::temp_directory_path() /
+        ("digitcam-" + tag + "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
     std::filesystem::remove_all(path_);
     std::filesystem::create_directories(path_);
   }

@@ -51,8 +51,8 @@ float largest_difference(const engine::Tensor& a, const engine::Tensor& b, int i
 }
 
 bool identical(const engine::Tensor& a, const engine::Tensor& b) {
-  return a.shape() == b.shape() && std::equal(a.values().begin(), a.values().end(),
-                                              b.values().begin());
+  return a.shape() == b.shape() &&
+         std::equal(a.values().begin(), a.values().end(), b.values().begin());
 }
 
 }  // namespace
@@ -106,8 +106,7 @@ TEST_CASE("augment: each switch alone changes the image, and only within 0..1") 
     int changed = 0;
     for (int i = 0; i < 32; ++i) changed += largest_difference(plain, augmented, i) > 0.05f;
     CHECK_MESSAGE(changed >= 3, name << " alone changed " << changed << " of 32 items (seed 5)");
-    const auto [lo, hi] = std::minmax_element(augmented.values().begin(),
-                                              augmented.values().end());
+    const auto [lo, hi] = std::minmax_element(augmented.values().begin(), augmented.values().end());
     CHECK_MESSAGE(*lo >= 0.0f, name);
     CHECK_MESSAGE(*hi <= 1.0f, name);
   }
@@ -127,7 +126,8 @@ TEST_CASE("augment: turning one switch off leaves the others' random draws alone
 
 TEST_CASE("augment: the default set keeps the ink inside the frame, mostly") {
   const bool mnist = test::have_mnist();
-  const Dataset data = mnist ? load_mnist(test::mnist_folder(), Split::test, 500) : drawn_digits(500);
+  const Dataset data =
+      mnist ? load_mnist(test::mnist_folder(), Split::test, 500) : drawn_digits(500);
   const auto indices = first(500);
   // Ink on the outermost two pixels of the 28x28 frame, as a share of all ink. Noise is left
   // out: it puts a little grey everywhere, which is not ink leaving the frame.
@@ -150,8 +150,8 @@ TEST_CASE("augment: the default set keeps the ink inside the frame, mostly") {
   fill_batch(data, indices, plain);
   augment_batch(data, indices, options, 21, augmented);
   const double before = border_share(plain), after = border_share(augmented);
-  CHECK_MESSAGE(after < 0.02, "border share " << before << " -> " << after
-                                              << (mnist ? " (MNIST)" : " (drawn)"));
+  CHECK_MESSAGE(after < 0.02,
+                "border share " << before << " -> " << after << (mnist ? " (MNIST)" : " (drawn)"));
 }
 
 TEST_CASE("augment: parse accepts none, all and comma lists, and lists the valid names") {

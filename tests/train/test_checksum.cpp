@@ -69,7 +69,8 @@ TEST_CASE("sha256: the real MNIST label files have their published digests") {
     return;
   }
   // The label files are small; verify_mnist_checksums covers all four (about 0.3 s).
-  CHECK(sha256_file(test::mnist_folder() / "train-labels-idx1-ubyte") == mnist_sha256::train_labels);
+  CHECK(sha256_file(test::mnist_folder() / "train-labels-idx1-ubyte") ==
+        mnist_sha256::train_labels);
   CHECK(sha256_file(test::mnist_folder() / "t10k-labels-idx1-ubyte") == mnist_sha256::test_labels);
   CHECK_NOTHROW(verify_mnist_checksums(test::mnist_folder()));
 }

@@ -16,7 +16,8 @@ using namespace digitcam::train;
 namespace {
 
 void put_u32(std::vector<char>& out, std::uint32_t v) {
-  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>((v >> shift) & 0xFF));
+  for (int shift = 24; shift >= 0; shift -= 8)
+    out.push_back(static_cast<char>((v >> shift) & 0xFF));
 }
 
 // A small IDX pair in folder with MNIST's names: image i is filled with the value i * 10 + 1,

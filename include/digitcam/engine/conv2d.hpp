@@ -1,13 +1,15 @@
 #pragma once
 // 2-D convolution (cross-correlation, as in ONNX Conv with group 1 and dilation 1).
 //   forward:  x [N, IC, H, W]  ->  y [N, OC, OH, OW],  OH = (H + pad_top + pad_bottom - KH) / SH + 1
-//   cache:    pointer to x and, in training mode, each item's im2col matrix [N][IC*KH*KW][OH*OW]
+//   cache:    pointer to x (backward rebuilds each item's im2col matrix cols_n [IC*KH*KW, OH*OW]
+//             in cache rather than keeping the whole batch's)
 //   backward: dx [N, IC, H, W] (col2im of W^T dy); dweight [OC, IC, KH, KW] += dy cols^T;
 //             dbias [1, OC, 1, 1] += sum of dy over N, OH, OW.
 // The arithmetic is im2col + gemm per item (y_n = W cols_n lands in NCHW as it is), items in
 // parallel; the weight gradient is summed per fixed chunk of items, then over chunks in order,
 // so it is the same for any thread count. conv2d_forward_reference() is the direct 7-loop version.
 
+#include "digitcam/engine/gemm.hpp"
 #include "digitcam/engine/layer.hpp"
 
 namespace digitcam::engine {
@@ -49,9 +51,9 @@ class Conv2D : public Layer {
   Conv2DGeometry geometry_;
   Tensor weight_, bias_, dweight_, dbias_;
   const Tensor* x_ = nullptr;
-  Tensor columns_;          // training: im2col of every item of the last batch
   Tensor partial_dweight_;  // backward: weight gradient of each chunk of items
   Tensor partial_dbias_;    // backward: bias gradient of each chunk of items
+  PackedMatrix packed_weights_;  // W packed for forward; W^T packed for backward's dx
 };
 
 // Direct convolution, the slow obvious version the tests compare the fast path against.

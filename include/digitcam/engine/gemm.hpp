@@ -6,6 +6,8 @@
 // summed in the same order whatever the thread count. beta == 0 means C is not read.
 // gemm_reference() is the plain triple loop the tests compare against.
 
+#include "digitcam/engine/tensor.hpp"
+
 namespace digitcam::engine {
 
 enum class Transpose : bool { no = false, yes = true };
@@ -17,6 +19,27 @@ void gemm(Transpose trans_a, Transpose trans_b, int m, int n, int k, float alpha
 // (a layer running items of a batch in parallel). Bit for bit the same results as gemm().
 void gemm_serial(Transpose trans_a, Transpose trans_b, int m, int n, int k, float alpha,
                  const float* a, int lda, const float* b, int ldb, float beta, float* c, int ldc);
+
+// op(A) packed once for several products that share it (a layer's weights, used for every item
+// of a batch). pack() copies what it needs: A may change afterwards (pack again when it does).
+class PackedMatrix {
+ public:
+  void pack(Transpose trans_a, int m, int k, const float* a, int lda);
+  int rows() const { return m_; }
+  int depth() const { return k_; }
+  const float* data() const { return panels_.data(); }  // layout private to gemm.cpp
+
+ private:
+  Tensor panels_;
+  int m_ = 0;
+  int k_ = 0;
+};
+
+// C = alpha * A op(B) + beta * C with A packed beforehand (m x k), on at most `threads` threads
+// (1 keeps it on the calling thread). Bit for bit what gemm() gives for the unpacked A, except
+// for the shapes where gemm() does not pack (A untransposed, B transposed, m or n below 16).
+void gemm(const PackedMatrix& a, Transpose trans_b, int n, float alpha, const float* b, int ldb,
+          float beta, float* c, int ldc, int threads);
 
 void gemm_reference(Transpose trans_a, Transpose trans_b, int m, int n, int k, float alpha,
                     const float* a, int lda, const float* b, int ldb, float beta, float* c,

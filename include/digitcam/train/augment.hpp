@@ -24,7 +24,7 @@ struct AugmentOptions {
   float rotation_degrees = 12.0f;  // +- degrees
   float scale_min = 0.85f;
   float scale_max = 1.15f;
-  float shear = 0.2f;          // +- horizontal shear (x += shear * (y - 14))
+  float shear = 0.2f;           // +- horizontal shear (x += shear * (y - 14))
   float translation_px = 2.0f;  // +- px on each axis
 
   // Elastic distortion (Simard, Steinkraus and Platt, 2003): a field of uniform random

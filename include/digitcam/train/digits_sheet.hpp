@@ -28,9 +28,9 @@ struct LabelledImages {
 };
 
 // Throws IoError naming the file when it is missing, unreadable or not 2000x1000.
-LabelledImages load_digits_sheet(
-    const std::filesystem::path& path,
-    const vision::NormalizeOptions& options = {vision::Polarity::light_on_dark});
+LabelledImages load_digits_sheet(const std::filesystem::path& path,
+                                 const vision::NormalizeOptions& options = {
+                                     vision::Polarity::light_on_dark});
 
 // Every image file (png, jpg, jpeg, bmp, pgm, ppm, tif, tiff) in the sub-folders 0 .. 9 of
 // folder, in sorted order. Throws IoError when there is no such sub-folder or an image cannot be

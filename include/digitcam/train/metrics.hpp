@@ -23,8 +23,8 @@ class ConfusionMatrix {
   }
   int classes() const { return classes_; }
   std::int64_t total() const;
-  std::int64_t row_sum(int truth) const;          // support of a class
-  std::int64_t column_sum(int predicted) const;   // how often a class was predicted
+  std::int64_t row_sum(int truth) const;         // support of a class
+  std::int64_t column_sum(int predicted) const;  // how often a class was predicted
   bool operator==(const ConfusionMatrix&) const = default;
 
  private:
