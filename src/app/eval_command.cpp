@@ -53,7 +53,6 @@ int eval_command(const Arguments& args) {
   if (sources > 1) throw UsageError("choose one of --mnist, --images and --digits-png");
 
   engine::ThreadBudget budget(threads);
-  auto classifier = vision::make_classifier(vision::parse_engine_kind(engine_name), model);
   train::Dataset data;
   std::string source;
   if (!images.empty()) {
@@ -68,6 +67,8 @@ int eval_command(const Arguments& args) {
     source = (folder / "t10k-images-idx3-ubyte").string();
   }
 
+  // The data first: a bad data path is reported as such even when the model is missing too.
+  auto classifier = vision::make_classifier(vision::parse_engine_kind(engine_name), model);
   train::ConfusionMatrix confusion(std::max(10, classifier->classes()));
   engine::Tensor batch, logits;
   const int count = data.count;

@@ -280,6 +280,9 @@ TrainingRun train_network(const TrainOptions& options, const Dataset& data,
                                       order.end());
   std::vector<std::size_t> training(order.begin(),
                                     order.end() - static_cast<std::ptrdiff_t>(held_out));
+  // Each epoch shuffles this fixed order afresh, so an epoch's order depends on (seed, epoch)
+  // alone and a resumed run sees the batches the uninterrupted one would have.
+  const std::vector<std::size_t> training_order = training;
   const auto batch = static_cast<std::size_t>(options.batch);
   const std::size_t batches = training.size() / batch;  // the ragged tail is dropped
   const engine::Schedule schedule{options.schedule, options.learning_rate,
@@ -309,6 +312,7 @@ TrainingRun train_network(const TrainOptions& options, const Dataset& data,
   });
   for (; epoch <= options.epochs; ++epoch) {
     const auto epoch_start = Clock::now();
+    training = training_order;
     std::shuffle(training.begin(), training.end(),
                  std::mt19937_64(options.seed * 7919u + static_cast<unsigned>(epoch)));
     reseed_dropout(net, options.seed, epoch);
