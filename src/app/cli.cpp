@@ -1,5 +1,8 @@
 #include "digitcam/app/cli.hpp"
 
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
 #include <iostream>
 #include <string_view>
 
@@ -17,6 +20,8 @@ struct Command {
 };
 
 constexpr Command commands[] = {
+    {"run", "read digits from a camera, video, image, folder or stream (the default command)",
+     run_command},
     {"eval", "metrics of a model on MNIST's test set, an image folder or OpenCV's digits sheet",
      eval_command},
     {"train", "train a network on MNIST and write it as ONNX with its model card",
@@ -27,21 +32,33 @@ constexpr Command commands[] = {
 
 void print_usage(std::ostream& out) {
   out << "usage: digitcam <command> [options]\n"
+         "       digitcam [SOURCE] [run options]   (same as 'digitcam run')\n"
          "       digitcam --help | --version\n\n"
          "Reads handwritten digits with a CNN engine of its own.\n\ncommands:\n";
   for (const auto& c : commands) out << "  " << c.name << std::string(8 - c.name.size(), ' ') << c.summary << '\n';
   out << "\n'digitcam <command> --help' lists a command's options.\n";
 }
 
+// A camera index, an existing file or folder, a URL or a GStreamer pipeline.
+bool looks_like_source(const std::string& text) {
+  if (text.empty()) return false;
+  if (std::all_of(text.begin(), text.end(), [](unsigned char c) { return std::isdigit(c); })) {
+    return true;
+  }
+  std::error_code ec;
+  return text.find("://") != std::string::npos || text.find(" ! ") != std::string::npos ||
+         std::filesystem::exists(text, ec);
+}
+
+bool is_run_option(const std::string& text) {
+  return text.size() > 2 && text.rfind("--", 0) == 0 && text != "--help" && text != "--version";
+}
+
 }  // namespace
 
 int run_cli(int argc, char** argv) {
   const Arguments args(argv + std::min(argc, 1), argv + argc);
-  if (args.empty()) {
-    print_usage(std::cerr);
-    return exit_code::usage;
-  }
-  const std::string& first = args.front();
+  const std::string first = args.empty() ? std::string() : args.front();
   if (first == "--help" || first == "-h" || first == "help") {
     print_usage(std::cout);
     return exit_code::ok;
@@ -54,6 +71,8 @@ int run_cli(int argc, char** argv) {
     for (const auto& c : commands) {
       if (first == c.name) return c.run(Arguments(args.begin() + 1, args.end()));
     }
+    // Bare `digitcam`, `digitcam SOURCE ...` and `digitcam --run-option ...` mean `digitcam run`.
+    if (args.empty() || looks_like_source(first) || is_run_option(first)) return run_command(args);
     throw UsageError("unknown command or option '" + first + "'; see 'digitcam --help'");
   } catch (const UsageError& e) {
     std::cerr << "digitcam: " << e.what() << '\n';

@@ -11,9 +11,11 @@ struct ResourcePaths {
   std::filesystem::path models;       // folder holding digits.onnx and digits.json
   std::filesystem::path calibration;  // folder holding default.yml
   std::filesystem::path mnist;        // folder holding the four IDX files
+  std::filesystem::path samples;      // the bundled sample footage (demo.avi, stills/)
 };
 
 ResourcePaths resource_paths();
 std::filesystem::path default_model_path();
+std::filesystem::path default_calibration_path();
 
 }  // namespace digitcam::app
