@@ -1,15 +1,29 @@
 #pragma once
 // Finds the handwritten digits in a frame: the first stage of the recognizer.
 //   frame (BGR or grey, any size) -> Segmentation { candidates, threshold mask, polarity }
-// Illumination flattening, adaptive threshold, morphology, external contours; filters on size
-// relative to the frame, aspect ratio, ink fill and solidity; broken strokes of one digit merged;
-// holes of 0/6/8/9 never separate candidates; paper edges, ruled lines, long text lines, specks
-// and shadows rejected. Every size is relative to the frame, so the same settings hold at 320x240
-// and 1920x1080.
 //
-// A Segmenter keeps its working images between frames (no allocation in the steady state) and
-// is not thread-safe: one per processing thread.
+// 1. Illumination flattening: the paper's grey is estimated by a morphological closing (opening
+//    for light ink) of the frame shrunk to at most half size, so strokes narrower than the
+//    kernel vanish from it while gradients, vignetting and shadows wider than the kernel stay.
+//    Where that background jumps (paper edges, hard shadow edges) no ink is looked for.
+// 2. Threshold: ink is darker (lighter) than the paper by max(threshold_offset, relative_contrast
+//    x paper grey), compared at full resolution so thin strokes survive.
+// 3. Components of the ink (labelled on the mask pooled 2x2), so holes of 0/6/8/9 never make
+//    candidates; specks, frame-edge pieces and oversized pieces dropped; broken strokes of one
+//    digit merged (stacked, overlapping horizontally, close, still digit-shaped; line-like pieces
+//    such as ruled lines never merge).
+// 4. Filters on height (relative to the frame), aspect, ink fill, stroke width / height (blobs),
+//    contrast of the ink against the ring of paper around the box, and evenness of that paper
+//    (texture around clutter). Ruled lines, paper edges and long text lines fail height or
+//    aspect; specks fail size; shadows are background or blobs.
+// Every size is relative to the frame or the digit, so the same settings hold at 320x240 and
+// 1920x1080.
+//
+// A Segmenter keeps its working images between frames (no allocation in the steady state apart
+// from the candidates' own crops) and is not thread-safe: one per processing thread. A mask
+// handed out in a Segmentation is never overwritten by later frames.
 
+#include <array>
 #include <vector>
 
 #include <opencv2/core.hpp>
@@ -20,7 +34,7 @@ namespace digitcam::vision {
 
 struct SegmenterOptions {
   // dark_on_light: pen on paper (the default scene); light_on_dark: chalk, a screen, MNIST
-  // itself; automatic: decided per frame from the grey levels (see segment()).
+  // itself; automatic: decided per frame (see segment()).
   Polarity polarity = Polarity::automatic;
   // A digit's box height, as a fraction of the frame's shorter side.
   double min_height_fraction = 0.03;
@@ -31,17 +45,29 @@ struct SegmenterOptions {
   // Share of the box covered by ink (in the threshold mask).
   double min_fill = 0.06;
   double max_fill = 0.85;
-  // Adaptive threshold: neighbourhood as a fraction of the shorter side (made odd, >= 3 px),
-  // and how far below the local mean (in grey levels) a pixel must be to count as ink.
+  // Background: side of the closing's square kernel as a fraction of the shorter side. It must
+  // exceed the widest stroke (strokes wider than it lose their middle); dark regions wider than
+  // it count as background.
   double block_fraction = 0.08;
+  // How far (grey levels) beyond the local paper grey a pixel must be to count as ink ...
   double threshold_offset = 12.0;
+  // ... and at least this share of the local paper brightness, so bright paper's texture and
+  // creases (which scale with the light) do not count as ink.
+  double relative_contrast = 0.12;
+  // Mean stroke width / box height above which a blob is a shadow, a dot or a hole, not a digit
+  // (MNIST's boldest digits measure about 0.32 by this segmenter's estimate, a filled disc 0.5).
+  double max_stroke_fraction = 0.4;
+  // The paper in a ring around a digit is even: the spread of its grey levels (20th to 80th
+  // percentile) may be at most this share of the ink's contrast against it. Clutter in a
+  // textured scene (walls, grass, leaves) fails this; pen on a card stays far below it.
+  double max_paper_variation = 0.5;
 };
 
 // One digit-like blob: where it is and what the normaliser needs to make the network's crop.
 struct Candidate {
-  cv::Rect box;       // frame pixels, tight around the ink
-  cv::Mat gray;       // CV_8UC1 crop of the frame's grey image at box (a copy, safe to keep)
-  cv::Mat ink_mask;   // CV_8UC1, same size as gray, non-zero on this candidate's ink only
+  cv::Rect box;      // frame pixels, tight around the ink
+  cv::Mat gray;      // CV_8UC1 crop of the frame's grey image at box (a copy, safe to keep)
+  cv::Mat ink_mask;  // CV_8UC1, same size as gray, non-zero on this candidate's ink only
 };
 
 struct Segmentation {
@@ -56,12 +82,38 @@ class Segmenter {
   const SegmenterOptions& options() const { return options_; }
 
   // frame: CV_8UC1, CV_8UC3 (BGR) or CV_8UC4. ShapeError for other types; an empty frame gives
-  // an empty Segmentation.
+  // an empty Segmentation. With Polarity::automatic both polarities are segmented and the one
+  // whose candidates are not merely the holes and gaps inside the other's wins (ink encloses
+  // paper, not the other way round); a tie goes to the frame's median grey level.
   Segmentation segment(const cv::Mat& frame);
 
  private:
+  // One connected ink component or a group of them merged into one digit.
+  struct Group {
+    cv::Rect box;    // frame pixels, from the pooled labels (up to a pixel loose on each side)
+    int first = -1;  // component labels of the group: a linked list through
+    int last = -1;   //   next_label_, so merging allocates nothing
+  };
+
+  // Threshold mask of ink of one polarity: the background (closing for dark ink, opening for
+  // light) estimated at reduced resolution, minus (plus) the contrast margin, brought back up.
+  void threshold(bool dark_ink, cv::Mat& mask);
+  // Components of `mask` (ink darker than the paper when dark_ink) -> filtered, merged, sorted
+  // candidates. short_side: the frame's.
+  void analyse(const cv::Mat& mask, bool dark_ink, int short_side, std::vector<Candidate>& out);
+
   SegmenterOptions options_;
   cv::Mat gray_, flat_, mask_, labels_;  // working images reused across frames
+  cv::Mat pooled_;                       // the mask at half resolution, labelled into labels_
+  cv::Mat ink_frame_;                    // scratch for the ink masks of candidates, frame-sized
+  cv::Mat converted_;                    // the grey frame when the frame had colour
+  cv::Mat small_, closed_, level_small_, level_, light_mask_, kernel_;
+  cv::Mat step_high_, step_low_, step_kernel_;
+  cv::Mat dark_level_lut_, light_level_lut_;  // background grey -> ink threshold, per polarity
+  std::vector<Group> groups_;
+  std::vector<int> next_label_, label_group_;
+  std::vector<std::array<int, 4>> bounds_;  // per label: left, top, right, bottom (pooled px)
+  std::vector<Candidate> dark_, light_;
 };
 
 }  // namespace digitcam::vision

@@ -1,0 +1,470 @@
+#include "digitcam/vision/segmenter.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <utility>
+
+#include <opencv2/imgproc.hpp>
+
+#include "digitcam/engine/error.hpp"
+
+namespace digitcam::vision {
+
+namespace {
+
+// Recipe constants. Sizes are shares of the frame's shorter side or of a digit's height, so they
+// hold at any resolution.
+constexpr double working_short_side = 240.0;  // the background is estimated at about this
+                                              // shorter side: it varies slowly, and 240 px keeps
+                                              // the closing cheap at any frame size ...
+constexpr double working_scale_most = 0.5;    // ... and at half size at most, so averaging 2x2
+                                              // pixels tames sensor noise before the closing
+                                              // takes its maximum
+constexpr int step_window = 5;                // working px over which a jump of the background
+constexpr int step_share_numerator = 1;       // by more than a third of its brighter side is a
+constexpr int step_share_denominator = 3;     // step (an edge), not a gradient of the light
+constexpr int background_smoothing = 3;       // Gaussian blur (working px) over the noise before
+                                              // the closing and its plateaus after
+constexpr double speck_share = 0.5;           // components smaller than this share of the least
+                                              // digit height in both directions are specks
+constexpr double merge_overlap = 0.6;         // pieces of one digit share at least this much of
+                                              // the narrower one's width ...
+constexpr double merge_gap = 0.25;            // ... and lie at most this share of the taller one's
+                                              // height apart vertically ...
+constexpr double merge_piece_height = 0.6;    // ... and when apart, the smaller is at most this
+                                              // share of the taller's height (the bar of a 5, not
+                                              // the digit in the next row)
+constexpr double merge_area_growth = 3.0;     // ... and their union's box is at most this
+                                              // multiple of the bigger box
+constexpr double row_tolerance = 0.5;         // centres within this share of a row's height
+                                              // belong to that row
+constexpr double contained_share = 0.7;       // a box with this share of its area inside another
+                                              // box lies inside it (a hole, a gap)
+constexpr double surround_share = 0.15;       // ring around a box, as a share of its height,
+                                              // where the paper's grey is read
+constexpr double ring_low_quantile = 0.2;     // the paper's spread around a box is read
+constexpr double ring_high_quantile = 0.8;    // between these quantiles, so a neighbour's stroke
+                                              // crossing a fifth of the ring does not count
+constexpr int dark_median = 128;              // a tie in polarity goes to light ink on a frame
+                                              // whose median grey is below this
+
+int odd_at_least_3(double size) {
+  const int n = std::max(3, static_cast<int>(std::lround(size)));
+  return n | 1;
+}
+
+// Leaves `m` free to be overwritten when nobody else holds its buffer; otherwise detaches it so
+// a mask handed out with an earlier Segmentation is never overwritten by the next frame.
+void detach_if_shared(cv::Mat& m) {
+  if (m.u != nullptr && m.u->refcount > 1) m.release();
+}
+
+int horizontal_overlap(const cv::Rect& a, const cv::Rect& b) {
+  return std::min(a.x + a.width, b.x + b.width) - std::max(a.x, b.x);
+}
+
+// Whether boxes a and b look like two strokes of one digit: stacked with a strong horizontal
+// overlap, either crossing each other vertically or a small piece (a bar, a stroke) close above
+// or below a bigger one, and together still shaped like a digit.
+bool same_digit(const cv::Rect& a, const cv::Rect& b, const SegmenterOptions& o,
+                double max_height) {
+  const int narrower = std::min(a.width, b.width);
+  if (horizontal_overlap(a, b) < merge_overlap * narrower) return false;
+  // A ruled line or a paper edge under a digit is no stroke of it: line-like pieces stay apart.
+  auto line_like = [&](const cv::Rect& r) {
+    const double aspect = static_cast<double>(r.width) / r.height;
+    return aspect < o.min_aspect || aspect > 1.0 / o.min_aspect;
+  };
+  if (line_like(a) || line_like(b)) return false;
+  const cv::Rect both = a | b;
+  if (both.height > max_height || both.width > o.max_aspect * both.height) return false;
+  // Chains of clutter would grow the box far beyond either piece; one digit's strokes do not.
+  if (both.area() > merge_area_growth * std::max(a.area(), b.area())) return false;
+  const int taller = std::max(a.height, b.height);
+  const int shorter = std::min(a.height, b.height);
+  const int gap = std::max(a.y, b.y) - std::min(a.y + a.height, b.y + b.height);
+  if (gap <= 0) return true;
+  return gap <= merge_gap * taller && shorter <= merge_piece_height * taller;
+}
+
+// How many of `candidates` do not lie inside a box of `others`.
+int free_standing(const std::vector<Candidate>& candidates, const std::vector<Candidate>& others) {
+  int n = 0;
+  for (const Candidate& c : candidates) {
+    const double area = c.box.area();
+    const bool inside = std::any_of(others.begin(), others.end(), [&](const Candidate& o) {
+      return o.box.area() > area && (c.box & o.box).area() >= contained_share * area;
+    });
+    n += !inside;
+  }
+  return n;
+}
+
+// Grey levels of the paper around a box: the ring of width `pad` (at least 1) around it, clipped
+// to the image.
+struct Surround {
+  int low = 0;  // ring_low_quantile
+  int median = 0;
+  int high = 0;  // ring_high_quantile
+};
+Surround ring_levels(const cv::Mat& gray, const cv::Rect& box, int pad) {
+  pad = std::max(pad, 1);
+  const cv::Rect outer =
+      cv::Rect(box.x - pad, box.y - pad, box.width + 2 * pad, box.height + 2 * pad) &
+      cv::Rect(0, 0, gray.cols, gray.rows);
+  std::array<int, 256> histogram{};
+  int count = 0;
+  for (int y = outer.y; y < outer.y + outer.height; ++y) {
+    const std::uint8_t* g = gray.ptr<std::uint8_t>(y);
+    const bool beside = y >= box.y && y < box.y + box.height;
+    for (int x = outer.x; x < outer.x + outer.width; ++x) {
+      if (beside && x == box.x) x = box.x + box.width;  // skip the box itself
+      if (x >= outer.x + outer.width) break;
+      ++histogram[g[x]];
+      ++count;
+    }
+  }
+  Surround s;
+  const std::array<std::pair<double, int*>, 3> wanted = {
+      {{ring_low_quantile, &s.low}, {0.5, &s.median}, {ring_high_quantile, &s.high}}};
+  int seen = 0;
+  std::size_t next = 0;
+  for (int v = 0; v < 256 && next < wanted.size(); ++v) {
+    seen += histogram[static_cast<std::size_t>(v)];
+    while (next < wanted.size() && seen > wanted[next].first * count) *wanted[next++].second = v;
+  }
+  return s;
+}
+
+int median_grey(const cv::Mat& gray) {
+  std::array<int, 256> histogram{};
+  for (int y = 0; y < gray.rows; ++y) {
+    const std::uint8_t* g = gray.ptr<std::uint8_t>(y);
+    for (int x = 0; x < gray.cols; ++x) ++histogram[g[x]];
+  }
+  const long half = static_cast<long>(gray.total()) / 2;
+  long seen = 0;
+  for (int v = 0; v < 256; ++v) {
+    seen += histogram[static_cast<std::size_t>(v)];
+    if (seen > half) return v;
+  }
+  return 255;
+}
+
+// Row-wise reading order: candidates sorted by centre height, grouped into rows whose centres lie
+// within row_tolerance of the row's mean height, each row left to right.
+void sort_reading_order(std::vector<Candidate>& candidates) {
+  auto centre_y = [](const Candidate& c) { return c.box.y + 0.5 * c.box.height; };
+  std::sort(candidates.begin(), candidates.end(),
+            [&](const Candidate& a, const Candidate& b) { return centre_y(a) < centre_y(b); });
+  std::size_t row_start = 0;
+  double sum_y = 0, sum_h = 0;
+  for (std::size_t i = 0; i <= candidates.size(); ++i) {
+    const std::size_t count = i - row_start;
+    const bool ends_row =
+        i == candidates.size() ||
+        (count > 0 && std::abs(centre_y(candidates[i]) - sum_y / static_cast<double>(count)) >
+                          row_tolerance * sum_h / static_cast<double>(count));
+    if (ends_row) {
+      std::sort(candidates.begin() + static_cast<std::ptrdiff_t>(row_start),
+                candidates.begin() + static_cast<std::ptrdiff_t>(i),
+                [](const Candidate& a, const Candidate& b) { return a.box.x < b.box.x; });
+      row_start = i;
+      sum_y = sum_h = 0;
+    }
+    if (i < candidates.size()) {
+      sum_y += centre_y(candidates[i]);
+      sum_h += candidates[i].box.height;
+    }
+  }
+}
+
+}  // namespace
+
+Segmenter::Segmenter(SegmenterOptions options) : options_(options) {
+  const SegmenterOptions& o = options_;
+  auto fraction_ok = [](double f) { return f > 0.0 && f <= 1.0; };
+  if (!fraction_ok(o.min_height_fraction) || !fraction_ok(o.max_height_fraction) ||
+      o.min_height_fraction >= o.max_height_fraction || o.min_aspect <= 0.0 ||
+      o.min_aspect >= o.max_aspect || o.min_fill < 0.0 || o.min_fill >= o.max_fill ||
+      !fraction_ok(o.block_fraction) || o.threshold_offset < 0.0 || o.relative_contrast < 0.0 ||
+      o.max_stroke_fraction <= 0.0 || o.max_paper_variation <= 0.0) {
+    throw UsageError(
+        "segmenter options are not valid: fractions must lie in (0, 1], every minimum below its "
+        "maximum and offsets non-negative; check the segmentation section of the calibration file");
+  }
+  // The ink threshold as a function of the local background grey b: the larger of the fixed
+  // offset and the relative contrast, below b for dark ink and above it for light ink.
+  dark_level_lut_.create(1, 256, CV_8UC1);
+  light_level_lut_.create(1, 256, CV_8UC1);
+  for (int b = 0; b < 256; ++b) {
+    const double margin = std::max(o.threshold_offset, o.relative_contrast * b);
+    dark_level_lut_.at<std::uint8_t>(b) = cv::saturate_cast<std::uint8_t>(b - margin);
+    light_level_lut_.at<std::uint8_t>(b) = cv::saturate_cast<std::uint8_t>(b + margin);
+  }
+}
+
+void Segmenter::threshold(bool dark_ink, cv::Mat& mask) {
+  // Closing (dilate, erode) takes dark strokes narrower than the kernel out of the paper; opening
+  // does the same for light strokes. Unlike a local mean, it leaves no halo around ink and no
+  // band along a paper edge (a step survives closing), and shadows wider than the kernel are
+  // background, not ink.
+  if (dark_ink) {
+    cv::dilate(small_, closed_, kernel_);
+    cv::erode(closed_, flat_, kernel_);
+  } else {
+    cv::erode(small_, closed_, kernel_);
+    cv::dilate(closed_, flat_, kernel_);
+  }
+  cv::GaussianBlur(flat_, closed_, {background_smoothing, background_smoothing}, 0);
+  // Where the background itself jumps (a paper edge, the edge of a hard shadow, a building
+  // against the sky) the upsampled estimate overshoots onto the far side of the step for a few
+  // pixels: no ink is looked for there.
+  cv::dilate(closed_, step_high_, step_kernel_);
+  cv::erode(closed_, step_low_, step_kernel_);
+  const std::uint8_t* lut = (dark_ink ? dark_level_lut_ : light_level_lut_).ptr<std::uint8_t>();
+  const std::uint8_t nothing = dark_ink ? 0 : 255;
+  level_small_.create(closed_.size(), CV_8UC1);
+  for (int y = 0; y < closed_.rows; ++y) {
+    const std::uint8_t* b = closed_.ptr<std::uint8_t>(y);
+    const std::uint8_t* hi = step_high_.ptr<std::uint8_t>(y);
+    const std::uint8_t* lo = step_low_.ptr<std::uint8_t>(y);
+    std::uint8_t* level = level_small_.ptr<std::uint8_t>(y);
+    for (int x = 0; x < closed_.cols; ++x) {
+      const bool step = (hi[x] - lo[x]) * step_share_denominator > hi[x] * step_share_numerator;
+      level[x] = step ? nothing : lut[b[x]];
+    }
+  }
+  const bool reduced = level_small_.size() != gray_.size();
+  if (reduced) cv::resize(level_small_, level_, gray_.size(), 0, 0, cv::INTER_LINEAR);
+  cv::compare(gray_, reduced ? level_ : level_small_, mask, dark_ink ? cv::CMP_LT : cv::CMP_GT);
+}
+
+void Segmenter::analyse(const cv::Mat& mask, bool dark_ink, int short_side,
+                        std::vector<Candidate>& out) {
+  const SegmenterOptions& o = options_;
+  const double min_height = o.min_height_fraction * short_side;
+  const double max_height = o.max_height_fraction * short_side;
+  const double max_width = max_height * o.max_aspect;
+  const double speck = speck_share * min_height;
+  out.clear();
+
+  // Components of the ink itself (8-connected), so the holes of 0, 6, 8 and 9 are background and
+  // never become components of their own. Labelling runs on the mask pooled 2x2 (any ink ->
+  // ink): a quarter of the pixels, and a one-pixel break in a faint stroke is bridged. The ink
+  // masks handed out are cut from the full-resolution mask.
+  pooled_.create((mask.rows + 1) / 2, (mask.cols + 1) / 2, CV_8UC1);
+  for (int y = 0; y < pooled_.rows; ++y) {
+    const std::uint8_t* top = mask.ptr<std::uint8_t>(2 * y);
+    const std::uint8_t* bottom = mask.ptr<std::uint8_t>(std::min(2 * y + 1, mask.rows - 1));
+    std::uint8_t* p = pooled_.ptr<std::uint8_t>(y);
+    const int pairs = mask.cols / 2;
+    for (int x = 0; x < pairs; ++x) {
+      p[x] = top[2 * x] | top[2 * x + 1] | bottom[2 * x] | bottom[2 * x + 1];
+    }
+    if (pairs < pooled_.cols) p[pairs] = top[2 * pairs] | bottom[2 * pairs];
+  }
+  // connectedComponentsWithStats is several times slower than labelling plus this scan.
+  const int n = cv::connectedComponents(pooled_, labels_, 8, CV_32S);
+  bounds_.assign(static_cast<std::size_t>(n), {pooled_.cols, pooled_.rows, -1, -1});
+  for (int y = 0; y < labels_.rows; ++y) {
+    const int* l = labels_.ptr<int>(y);
+    const std::uint8_t* p = pooled_.ptr<std::uint8_t>(y);
+    for (int x = 0; x < labels_.cols; ++x) {
+      if (p[x] == 0) continue;  // bytes, not labels, are read on the (mostly empty) paper
+      std::array<int, 4>& b = bounds_[static_cast<std::size_t>(l[x])];
+      b[0] = std::min(b[0], x);
+      b[1] = std::min(b[1], y);
+      b[2] = std::max(b[2], x);
+      b[3] = std::max(b[3], y);
+    }
+  }
+
+  groups_.clear();
+  next_label_.assign(static_cast<std::size_t>(n), -1);
+  label_group_.assign(static_cast<std::size_t>(n), -1);
+  const cv::Rect frame_rect(0, 0, mask.cols, mask.rows);
+  for (int label = 1; label < n; ++label) {
+    const std::array<int, 4>& b = bounds_[static_cast<std::size_t>(label)];
+    // A digit cut by the frame's edge cannot be read, and a piece of clutter running off the
+    // frame must not swallow a digit when merging.
+    if (b[0] == 0 || b[1] == 0 || b[2] == pooled_.cols - 1 || b[3] == pooled_.rows - 1) continue;
+    const cv::Rect box =
+        cv::Rect(2 * b[0], 2 * b[1], 2 * (b[2] - b[0] + 1), 2 * (b[3] - b[1] + 1)) & frame_rect;
+    if (box.width < speck && box.height < speck) continue;
+    if (box.height > max_height || box.width > max_width) continue;  // edges, lines, big clutter
+    groups_.push_back({box, label, label});
+  }
+
+  // Broken strokes of one digit become one group. Boxes grow as groups merge, so repeat until
+  // nothing changes; the groups are few after the speck and size filters.
+  for (bool merged = true; merged;) {
+    merged = false;
+    for (std::size_t i = 0; i < groups_.size(); ++i) {
+      for (std::size_t j = i + 1; j < groups_.size();) {
+        Group& a = groups_[i];
+        const Group& b = groups_[j];
+        if (!same_digit(a.box, b.box, o, max_height)) {
+          ++j;
+          continue;
+        }
+        a.box |= b.box;
+        next_label_[static_cast<std::size_t>(a.last)] = b.first;
+        a.last = b.last;
+        groups_[j] = groups_.back();
+        groups_.pop_back();
+        merged = true;
+      }
+    }
+  }
+  for (std::size_t gi = 0; gi < groups_.size(); ++gi) {
+    for (int label = groups_[gi].first; label >= 0;
+         label = next_label_[static_cast<std::size_t>(label)]) {
+      label_group_[static_cast<std::size_t>(label)] = static_cast<int>(gi);
+    }
+  }
+
+  ink_frame_.create(mask.size(), CV_8UC1);
+  for (std::size_t gi = 0; gi < groups_.size(); ++gi) {
+    // The pooled box is at most a pixel larger than the ink on each side.
+    const cv::Rect& coarse = groups_[gi].box;
+    if (coarse.height < min_height || coarse.height - 2 > max_height ||
+        coarse.width - 2 > o.max_aspect * coarse.height ||
+        coarse.width < o.min_aspect * (coarse.height - 2)) {
+      continue;
+    }
+    // This group's ink only: a neighbour's stroke reaching into the box has another label.
+    const int index = static_cast<int>(gi);
+    int left = coarse.br().x, top = coarse.br().y, right = -1, bottom = -1, area = 0;
+    double ink_sum = 0;
+    for (int y = coarse.y; y < coarse.y + coarse.height; ++y) {
+      const std::uint8_t* m = mask.ptr<std::uint8_t>(y);
+      const std::uint8_t* g = gray_.ptr<std::uint8_t>(y);
+      const int* l = labels_.ptr<int>(y / 2);
+      std::uint8_t* ink = ink_frame_.ptr<std::uint8_t>(y);
+      for (int x = coarse.x; x < coarse.x + coarse.width; ++x) {
+        const bool mine = m[x] != 0 && label_group_[static_cast<std::size_t>(l[x / 2])] == index;
+        ink[x] = mine ? 255 : 0;
+        if (!mine) continue;
+        ++area;
+        ink_sum += g[x];
+        left = std::min(left, x);
+        right = std::max(right, x);
+        top = std::min(top, y);
+        bottom = y;
+      }
+    }
+    if (area == 0) continue;
+    const cv::Rect box(left, top, right - left + 1, bottom - top + 1);
+    const double aspect = static_cast<double>(box.width) / box.height;
+    const double fill = static_cast<double>(area) / box.area();
+    if (box.height < min_height || box.height > max_height || aspect < o.min_aspect ||
+        aspect > o.max_aspect || fill < o.min_fill || fill > o.max_fill) {
+      continue;
+    }
+    const cv::Mat ink = ink_frame_(box);
+    // Boundary pixels (ink with a 4-neighbour outside the ink or the box) measure the outline,
+    // holes included, for the stroke width 2 * area / outline.
+    int outline = 0;
+    for (int y = 0; y < box.height; ++y) {
+      const std::uint8_t* m = ink.ptr<std::uint8_t>(y);
+      const std::uint8_t* up = y > 0 ? ink.ptr<std::uint8_t>(y - 1) : nullptr;
+      const std::uint8_t* down = y + 1 < box.height ? ink.ptr<std::uint8_t>(y + 1) : nullptr;
+      for (int x = 0; x < box.width; ++x) {
+        if (m[x] == 0) continue;
+        outline += up == nullptr || down == nullptr || x == 0 || x + 1 == box.width || up[x] == 0 ||
+                   down[x] == 0 || m[x - 1] == 0 || m[x + 1] == 0;
+      }
+    }
+    const double stroke = 2.0 * area / std::max(outline, 1);
+    // Ink differs from the paper around it, and that paper is even compared with the ink's
+    // contrast. A blob of the wrong polarity (the paper inside a digit's hole or bay) is that
+    // same paper; clutter (windows in a wall, leaves, grass) sits in texture.
+    const Surround paper = ring_levels(gray_, box, static_cast<int>(surround_share * box.height));
+    const double ink_mean = ink_sum / area;
+    const double contrast = dark_ink ? paper.median - ink_mean : ink_mean - paper.median;
+    const double wanted = std::max(o.threshold_offset, o.relative_contrast * paper.median);
+    const double variation = (paper.high - paper.low) / std::max(contrast, 1.0);
+    if (stroke > o.max_stroke_fraction * box.height || contrast < wanted ||
+        variation > o.max_paper_variation) {
+      continue;
+    }
+    out.push_back({box, gray_(box).clone(), ink.clone()});
+  }
+  sort_reading_order(out);
+}
+
+Segmentation Segmenter::segment(const cv::Mat& frame) {
+  Segmentation result;
+  if (frame.empty()) return result;
+  switch (frame.type()) {
+    case CV_8UC1:
+      gray_ = frame;  // a header only: gray_ is never written into
+      break;
+    case CV_8UC3:
+      cv::cvtColor(frame, converted_, cv::COLOR_BGR2GRAY);
+      gray_ = converted_;
+      break;
+    case CV_8UC4:
+      cv::cvtColor(frame, converted_, cv::COLOR_BGRA2GRAY);
+      gray_ = converted_;
+      break;
+    default:
+      throw ShapeError("segmenter: frame of type " + cv::typeToString(frame.type()) +
+                       " given; pass an 8-bit grey (CV_8UC1), BGR (CV_8UC3) or BGRA (CV_8UC4) "
+                       "image");
+  }
+
+  const int short_side = std::min(gray_.rows, gray_.cols);
+  const double scale = std::min(working_scale_most, working_short_side / short_side);
+  const cv::Size size(std::max(1, static_cast<int>(std::lround(gray_.cols * scale))),
+                      std::max(1, static_cast<int>(std::lround(gray_.rows * scale))));
+  cv::resize(gray_, small_, size, 0, 0, cv::INTER_AREA);
+  // Noise would lift the closing's maxima (and sink the opening's minima) above the paper.
+  cv::GaussianBlur(small_, small_, {background_smoothing, background_smoothing}, 0);
+  const int side = odd_at_least_3(options_.block_fraction * short_side * scale);
+  if (kernel_.rows != side) kernel_ = cv::getStructuringElement(cv::MORPH_RECT, {side, side});
+  if (step_kernel_.empty()) {
+    step_kernel_ = cv::getStructuringElement(cv::MORPH_RECT, {step_window, step_window});
+  }
+
+  detach_if_shared(mask_);
+  detach_if_shared(light_mask_);
+  const Polarity wanted = options_.polarity;
+  if (wanted != Polarity::light_on_dark) {
+    threshold(true, mask_);
+    analyse(mask_, true, short_side, dark_);
+  }
+  if (wanted != Polarity::dark_on_light) {
+    threshold(false, light_mask_);
+    analyse(light_mask_, false, short_side, light_);
+  }
+
+  Polarity chosen = wanted;
+  if (wanted == Polarity::automatic) {
+    // The ink's polarity frames digits. What the other polarity finds on the same card is the
+    // paper in their holes and bays: mostly rejected already (it is no darker or lighter than
+    // the paper around it), and what is left lies inside the digits' boxes.
+    const int dark_score = free_standing(dark_, light_);
+    const int light_score = free_standing(light_, dark_);
+    if (dark_score != light_score) {
+      chosen = dark_score > light_score ? Polarity::dark_on_light : Polarity::light_on_dark;
+    } else {
+      chosen =
+          median_grey(small_) < dark_median ? Polarity::light_on_dark : Polarity::dark_on_light;
+    }
+  }
+  const bool dark = chosen == Polarity::dark_on_light;
+  result.polarity = chosen;
+  result.candidates = std::move(dark ? dark_ : light_);
+  result.mask = dark ? mask_ : light_mask_;
+  dark_.clear();
+  light_.clear();
+  gray_.release();  // do not keep the caller's frame alive
+  return result;
+}
+
+}  // namespace digitcam::vision

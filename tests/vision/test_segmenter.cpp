@@ -1,0 +1,521 @@
+#include "digitcam/vision/segmenter.hpp"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <ctime>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <opencv2/imgproc.hpp>
+#include <opencv2/videoio.hpp>
+
+#include "digitcam/engine/error.hpp"
+#include "support/data_paths.hpp"
+
+using namespace digitcam;
+using namespace digitcam::vision;
+
+namespace {
+
+// Scene constants: a light grey card under light that is 2.5x brighter in one corner than in
+// the opposite one, a darker desk, pen ink, and a webcam's blur and noise.
+constexpr double card_reflectance = 0.85;
+constexpr double desk_reflectance = 0.3;
+constexpr double ink_darkening = 0.8;  // pen ink reflects 20% of what the paper does
+constexpr double dark_card_reflectance = 0.12;
+constexpr double chalk_reflectance = 0.8;
+constexpr double light_dimmest = 0.4;      // illumination from the top-left corner ...
+constexpr double light_brightest = 1.0;    // ... to the bottom-right one
+constexpr double optics_blur_sigma = 0.7;  // px at 640x480, scaled with the frame
+constexpr double noise_sigma = 4.0;        // grey levels
+constexpr double ink_level = 0.25;         // ink alpha that counts as the digit's true box
+constexpr double match_iou = 0.5;
+constexpr double digit_height = 0.11;  // share of the shorter side
+constexpr int vtest_frames = 30;
+// Measured on the first 30 frames of vtest.avi (a street with people, no digits): 59 candidates,
+// at most 3 in one frame (people and a tripod-mounted camera, shaped like a "1"); see "rejects
+// most clutter of a real digit-free video".
+constexpr int vtest_most_per_frame = 3;
+
+std::filesystem::path vtest_path() {
+  return "/usr/share/doc/opencv-doc/examples/data/vtest.avi";
+}
+
+// MNIST test digit `index` as ink alpha (CV_32F, 0..1) scaled so its ink box is `height` px tall,
+// cropped to that box; its label through `label`.
+cv::Mat scaled_digit(int index, int height, int* label = nullptr) {
+  const auto digit = test::mnist_test_digit(index);
+  REQUIRE(digit.has_value());
+  if (label != nullptr) *label = digit->label;
+  cv::Mat ink(28, 28, CV_8UC1, const_cast<std::uint8_t*>(digit->pixels.data()));
+  cv::Mat alpha;
+  ink.convertTo(alpha, CV_32F, 1.0 / 255.0);
+  const cv::Rect box28 = cv::boundingRect(cv::Mat(alpha > ink_level));
+  const double f = static_cast<double>(height) / box28.height;
+  cv::Mat scaled;
+  cv::resize(alpha, scaled, {}, f, f, cv::INTER_LINEAR);
+  const cv::Rect box = cv::boundingRect(cv::Mat(scaled > ink_level));
+  // Keep a one-pixel margin of faint anti-aliased ink around the true box.
+  const cv::Rect margin =
+      cv::Rect(box.x - 1, box.y - 1, box.width + 2, box.height + 2) & cv::Rect({}, scaled.size());
+  return scaled(margin).clone();
+}
+
+// A synthetic photograph in the making: reflectance (CV_32F, 0..1) of desk, card and ink, and
+// the true boxes of the digits on it in reading order.
+struct Scene {
+  cv::Mat reflectance;
+  cv::Rect card;
+  std::vector<cv::Rect> boxes;
+  bool light_on_dark = false;
+};
+
+// Pastes ink alpha at top_left: pen darkens the paper, chalk brightens the board. Returns the
+// box of the ink at least ink_level strong.
+cv::Rect paste(Scene& scene, const cv::Mat& alpha, cv::Point top_left) {
+  const cv::Rect where(top_left, alpha.size());
+  REQUIRE((where & cv::Rect({}, scene.reflectance.size())) == where);
+  cv::Mat r = scene.reflectance(where);
+  if (scene.light_on_dark) {
+    r += alpha.mul(chalk_reflectance - r);
+  } else {
+    r = r.mul(1.0 - ink_darkening * alpha);
+  }
+  const cv::Rect box = cv::boundingRect(cv::Mat(alpha > ink_level));
+  return box + top_left;
+}
+
+struct SceneSpec {
+  cv::Size size{640, 480};
+  std::vector<int> digits;  // MNIST test indices, laid out in rows of per_row
+  int per_row = 5;
+  bool light_on_dark = false;
+  cv::Mat desk;  // optional picture (BGR) for the desk, stretched over the frame
+};
+
+// A card covering the middle of the frame with the digits in rows, each row left to right.
+Scene make_scene(const SceneSpec& spec) {
+  Scene scene;
+  scene.light_on_dark = spec.light_on_dark;
+  if (spec.desk.empty()) {
+    scene.reflectance = cv::Mat(spec.size, CV_32F, cv::Scalar(desk_reflectance));
+  } else {
+    cv::Mat grey;
+    cv::cvtColor(spec.desk, grey, cv::COLOR_BGR2GRAY);
+    cv::resize(grey, grey, spec.size, 0, 0, cv::INTER_AREA);
+    grey.convertTo(scene.reflectance, CV_32F, 1.0 / 255.0);
+  }
+  const int w = spec.size.width, h = spec.size.height;
+  scene.card = cv::Rect(w * 12 / 100, h * 15 / 100, w * 76 / 100, h * 70 / 100);
+  scene.reflectance(scene.card) = spec.light_on_dark ? dark_card_reflectance : card_reflectance;
+
+  const int short_side = std::min(w, h);
+  const int height = static_cast<int>(digit_height * short_side);
+  const int rows = (static_cast<int>(spec.digits.size()) + spec.per_row - 1) / spec.per_row;
+  const double cell_w = static_cast<double>(scene.card.width) / spec.per_row;
+  const double cell_h = static_cast<double>(scene.card.height) / std::max(rows, 1);
+  for (std::size_t i = 0; i < spec.digits.size(); ++i) {
+    const int row = static_cast<int>(i) / spec.per_row, col = static_cast<int>(i) % spec.per_row;
+    const cv::Mat alpha = scaled_digit(spec.digits[i], height);
+    const cv::Point top_left(
+        scene.card.x + static_cast<int>((col + 0.5) * cell_w) - alpha.cols / 2,
+        scene.card.y + static_cast<int>((row + 0.5) * cell_h) - alpha.rows / 2);
+    scene.boxes.push_back(paste(scene, alpha, top_left));
+  }
+  return scene;
+}
+
+// What a webcam makes of the scene: uneven light, slight blur, sensor noise, 8-bit BGR.
+cv::Mat photograph(const Scene& scene, std::uint64_t seed = 1) {
+  const cv::Size size = scene.reflectance.size();
+  cv::Mat light(size, CV_32F);
+  for (int y = 0; y < size.height; ++y) {
+    float* l = light.ptr<float>(y);
+    for (int x = 0; x < size.width; ++x) {
+      const double t = 0.5 * x / size.width + 0.5 * y / size.height;
+      l[x] = static_cast<float>(light_dimmest + (light_brightest - light_dimmest) * t);
+    }
+  }
+  cv::Mat radiance = scene.reflectance.mul(light) * 255.0;
+  const double sigma = optics_blur_sigma * std::min(size.width, size.height) / 480.0;
+  cv::GaussianBlur(radiance, radiance, {}, sigma);
+  cv::Mat noise(size, CV_32F);
+  cv::RNG rng(seed);
+  rng.fill(noise, cv::RNG::NORMAL, 0.0, noise_sigma);
+  radiance += noise;
+  cv::Mat grey, bgr;
+  radiance.convertTo(grey, CV_8U);
+  cv::cvtColor(grey, bgr, cv::COLOR_GRAY2BGR);
+  return bgr;
+}
+
+// CPU time of this thread: unlike the wall clock, not stretched by other processes on a busy
+// machine.
+double thread_cpu_ms() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) * 1e3 + static_cast<double>(t.tv_nsec) * 1e-6;
+}
+
+double iou(const cv::Rect& a, const cv::Rect& b) {
+  const double inter = (a & b).area();
+  return inter / (a.area() + b.area() - inter);
+}
+
+struct Outcome {
+  int found = 0;          // true boxes matched by a candidate
+  int extra_on_card = 0;  // candidates on the card matching no digit
+  int extra_off_card = 0;
+  bool in_reading_order = true;
+};
+
+Outcome judge(const Segmentation& s, const Scene& scene) {
+  Outcome o;
+  int previous = -1;
+  for (const Candidate& c : s.candidates) {
+    int best = -1;
+    double best_iou = 0;
+    for (std::size_t i = 0; i < scene.boxes.size(); ++i) {
+      const double v = iou(c.box, scene.boxes[i]);
+      if (v > best_iou) best_iou = v, best = static_cast<int>(i);
+    }
+    if (best_iou >= match_iou) {
+      ++o.found;
+      o.in_reading_order = o.in_reading_order && best > previous;
+      previous = best;
+    } else if ((c.box & scene.card).area() > 0) {
+      ++o.extra_on_card;
+    } else {
+      ++o.extra_off_card;
+    }
+  }
+  return o;
+}
+
+std::string describe(const Segmentation& s) {
+  std::string text = std::to_string(s.candidates.size()) + " candidates:";
+  for (const Candidate& c : s.candidates) {
+    text += " [" + std::to_string(c.box.x) + "," + std::to_string(c.box.y) + " " +
+            std::to_string(c.box.width) + "x" + std::to_string(c.box.height) + "]";
+  }
+  return text;
+}
+
+// Ten real digits, one of each class among MNIST's first test images.
+const std::vector<int> ten_digits = {3, 2, 1, 18, 4, 8, 11, 0, 61, 7};
+
+// The first MNIST test image of a class.
+int first_of_class(int wanted) {
+  for (int i = 0;; ++i) {
+    const auto d = test::mnist_test_digit(i);
+    REQUIRE(d.has_value());
+    if (d->label == wanted) return i;
+  }
+}
+
+// One digit alone on the card, true box returned through the scene.
+Scene single_digit_scene(const cv::Mat& alpha, cv::Size size = {640, 480}) {
+  Scene scene = make_scene({size, {}, 5, false, {}});
+  const cv::Point top_left(scene.card.x + scene.card.width / 2 - alpha.cols / 2,
+                           scene.card.y + scene.card.height / 2 - alpha.rows / 2);
+  scene.boxes.push_back(paste(scene, alpha, top_left));
+  return scene;
+}
+
+int components(const cv::Mat& alpha) {
+  cv::Mat labels;
+  return cv::connectedComponents(cv::Mat(alpha > ink_level), labels, 8) - 1;
+}
+
+}  // namespace
+
+TEST_CASE("segmenter: finds every digit of a synthetic card under uneven light, in reading order") {
+  if (!test::have_mnist()) return;
+  Segmenter segmenter;
+  for (std::uint64_t seed : {1u, 2u, 3u}) {
+    std::vector<int> digits = ten_digits;
+    for (int& d : digits) d += 100 * static_cast<int>(seed - 1);  // other hands each seed
+    const Scene scene = make_scene({{640, 480}, digits, 5, false, {}});
+    const Segmentation s = segmenter.segment(photograph(scene, seed));
+    const Outcome o = judge(s, scene);
+    INFO("seed ", seed, ": ", describe(s));
+    CHECK(o.found == 10);
+    CHECK(o.extra_on_card == 0);
+    CHECK(o.extra_off_card == 0);
+    CHECK(o.in_reading_order);
+    CHECK(s.polarity == Polarity::dark_on_light);
+    CHECK(s.mask.size() == scene.reflectance.size());
+    CHECK(s.mask.type() == CV_8UC1);
+  }
+}
+
+TEST_CASE("segmenter: candidates carry a grey crop and an ink mask of the box's size") {
+  if (!test::have_mnist()) return;
+  const Scene scene = make_scene({{640, 480}, ten_digits, 5, false, {}});
+  const cv::Mat frame = photograph(scene);
+  const Segmentation s = Segmenter().segment(frame);
+  REQUIRE(!s.candidates.empty());
+  cv::Mat grey;
+  cv::cvtColor(frame, grey, cv::COLOR_BGR2GRAY);
+  for (const Candidate& c : s.candidates) {
+    CHECK(c.gray.type() == CV_8UC1);
+    CHECK(c.ink_mask.type() == CV_8UC1);
+    CHECK(c.gray.size() == c.box.size());
+    CHECK(c.ink_mask.size() == c.box.size());
+    CHECK(cv::norm(c.gray, grey(c.box), cv::NORM_INF) == 0);
+    // Ink is darker than the paper around it, and the mask is part of the threshold mask.
+    CHECK(cv::mean(c.gray, c.ink_mask)[0] < cv::mean(c.gray, ~c.ink_mask)[0]);
+    CHECK(cv::countNonZero(c.ink_mask & ~s.mask(c.box)) == 0);
+  }
+}
+
+TEST_CASE("segmenter: a digit written in two strokes is one candidate") {
+  if (!test::have_mnist()) return;
+  for (int wanted : {4, 5, 7}) {
+    const cv::Mat whole = scaled_digit(first_of_class(wanted), 80);
+    // Cut a thin horizontal gap (4% of the height) at the first row, from a quarter of the way
+    // down, that really breaks the digit apart.
+    const int gap = 3;
+    cv::Mat broken;
+    for (int row = whole.rows / 4; row < whole.rows * 2 / 3 && broken.empty(); ++row) {
+      cv::Mat trial = whole.clone();
+      trial.rowRange(row, row + gap) = 0.0;
+      if (components(trial) >= 2) broken = trial;
+    }
+    INFO("digit ", wanted);
+    REQUIRE(!broken.empty());
+    const Scene scene = single_digit_scene(broken);
+    const Segmentation s = Segmenter().segment(photograph(scene));
+    INFO(describe(s));
+    REQUIRE(s.candidates.size() == 1);
+    CHECK(iou(s.candidates[0].box, scene.boxes[0]) >= 0.8);
+  }
+}
+
+TEST_CASE("segmenter: the holes of 0, 6, 8 and 9 never become candidates of their own") {
+  if (!test::have_mnist()) return;
+  for (int wanted : {0, 6, 8, 9}) {
+    for (int height : {60, 150}) {
+      const Scene scene = single_digit_scene(scaled_digit(first_of_class(wanted), height));
+      const Segmentation s = Segmenter().segment(photograph(scene));
+      INFO("digit ", wanted, " at ", height, " px: ", describe(s));
+      REQUIRE(s.candidates.size() == 1);
+      CHECK(iou(s.candidates[0].box, scene.boxes[0]) >= 0.8);
+      CHECK(s.polarity == Polarity::dark_on_light);
+    }
+  }
+}
+
+TEST_CASE("segmenter: a candidate's ink mask leaves out a neighbour's ink inside its box") {
+  if (!test::have_mnist()) return;
+  Scene scene = make_scene({{640, 480}, {}, 5, false, {}});
+  const cv::Mat seven = scaled_digit(first_of_class(7), 90);
+  const cv::Mat one = scaled_digit(first_of_class(1), 90);
+  const cv::Point at(250, 150);
+  const cv::Rect seven_box = paste(scene, seven, at);
+  // The 1 stands close to the right, its top reaching under the 7's bar into the 7's box.
+  const cv::Point one_at(seven_box.x + seven_box.width - one.cols / 2 - 2, seven_box.y + 22);
+  const cv::Rect one_box = paste(scene, one, one_at);
+  cv::Mat both = cv::Mat::zeros(scene.reflectance.size(), CV_32F);
+  cv::Mat seven_area = both(cv::Rect(at, seven.size()));
+  cv::Mat one_area = both(cv::Rect(one_at, one.size()));
+  cv::max(seven_area, seven, seven_area);
+  cv::max(one_area, one, one_area);
+  REQUIRE(components(both) == 2);  // the premise: close, but not touching
+  const cv::Rect intrusion = seven_box & one_box;
+  REQUIRE(intrusion.area() > 0);
+
+  const Segmentation s = Segmenter().segment(photograph(scene));
+  INFO(describe(s));
+  const auto seven_it = std::find_if(s.candidates.begin(), s.candidates.end(),
+                                     [&](auto& c) { return iou(c.box, seven_box) >= match_iou; });
+  REQUIRE(seven_it != s.candidates.end());
+  // Inside the overlap, the 7's mask holds none of the 1's ink.
+  const cv::Mat one_ink = both(intrusion) > ink_level;
+  cv::Mat seven_alpha_full = cv::Mat::zeros(both.size(), CV_32F);
+  seven.copyTo(seven_alpha_full(cv::Rect(at, seven.size())));
+  const cv::Mat only_one = one_ink & ~(seven_alpha_full(intrusion) > 0.02);
+  REQUIRE(cv::countNonZero(only_one) > 10);
+  const cv::Mat seven_mask = seven_it->ink_mask(intrusion - seven_it->box.tl());
+  CHECK(cv::countNonZero(seven_mask & only_one) == 0);
+}
+
+TEST_CASE("segmenter: ruled lines, paper edges and specks are rejected") {
+  if (!test::have_mnist()) return;
+  Scene scene = make_scene({{640, 480}, ten_digits, 5, false, {}});
+  const cv::Rect& card = scene.card;
+  cv::Mat& r = scene.reflectance;
+  // A ruled line between the rows and a slightly slanted one below them, pen-dark and thin.
+  const int middle = card.y + card.height / 2;
+  cv::line(r, {card.x + 10, middle}, {card.x + card.width - 10, middle}, 0.3, 2);
+  cv::line(r, {card.x + 10, card.y + card.height - 8},
+           {card.x + card.width - 10, card.y + card.height - 20}, 0.35, 2);
+  // The edge of a second sheet lying on the card: a step to slightly darker paper with a thin
+  // shadow along it, down the card's right margin.
+  const int edge_x = card.x + card.width - 12;  // clear of the digits
+  r(cv::Rect(edge_x, card.y, card.x + card.width - edge_x, card.height)) *= 0.8;
+  cv::line(r, {edge_x, card.y}, {edge_x, card.y + card.height - 1}, 0.25, 3);
+  // Specks: dust and pen taps of 1-3 px all over the card.
+  cv::RNG rng(7);
+  for (int i = 0; i < 80; ++i) {
+    const cv::Point p(rng.uniform(card.x, card.x + card.width),
+                      rng.uniform(card.y, card.y + card.height));
+    cv::circle(r, p, rng.uniform(0, 2), 0.2, cv::FILLED);
+  }
+  const Segmentation s = Segmenter().segment(photograph(scene));
+  const Outcome o = judge(s, scene);
+  INFO(describe(s));
+  CHECK(o.found >= 9);  // a speck may land on a digit's stroke; the digits themselves stay
+  CHECK(o.extra_on_card == 0);
+  CHECK(o.extra_off_card == 0);
+}
+
+TEST_CASE("segmenter: light digits on a dark card are found with automatic polarity") {
+  if (!test::have_mnist()) return;
+  const Scene scene = make_scene({{640, 480}, ten_digits, 5, true, {}});
+  const cv::Mat frame = photograph(scene);
+  const Segmentation s = Segmenter().segment(frame);
+  const Outcome o = judge(s, scene);
+  INFO(describe(s));
+  CHECK(s.polarity == Polarity::light_on_dark);
+  CHECK(o.found == 10);
+  CHECK(o.extra_on_card == 0);
+  CHECK(o.in_reading_order);
+
+  SUBCASE("and forcing the wrong polarity finds none of them") {
+    SegmenterOptions options;
+    options.polarity = Polarity::dark_on_light;
+    const Segmentation forced = Segmenter(options).segment(frame);
+    CHECK(forced.polarity == Polarity::dark_on_light);
+    CHECK(judge(forced, scene).found == 0);
+  }
+  SUBCASE("and forcing the right polarity finds them all") {
+    SegmenterOptions options;
+    options.polarity = Polarity::light_on_dark;
+    const Segmentation forced = Segmenter(options).segment(frame);
+    CHECK(forced.polarity == Polarity::light_on_dark);
+    CHECK(judge(forced, scene).found == 10);
+  }
+}
+
+TEST_CASE("segmenter: the same settings find the digits at 320x240 and 1280x720") {
+  if (!test::have_mnist()) return;
+  Segmenter segmenter;  // one segmenter across sizes: its working images must follow
+  for (const cv::Size size : {cv::Size(320, 240), cv::Size(1280, 720), cv::Size(640, 480)}) {
+    const Scene scene = make_scene({size, ten_digits, 5, false, {}});
+    const Segmentation s = segmenter.segment(photograph(scene));
+    const Outcome o = judge(s, scene);
+    INFO(size.width, "x", size.height, ": ", describe(s));
+    CHECK(o.found == 10);
+    CHECK(o.extra_on_card + o.extra_off_card == 0);
+  }
+}
+
+TEST_CASE("segmenter: a card held in front of a real street scene") {
+  if (!test::have_mnist() || !std::filesystem::exists(vtest_path())) return;
+  cv::VideoCapture video(vtest_path().string());
+  cv::Mat desk;
+  REQUIRE(video.read(desk));
+  for (const bool light : {false, true}) {
+    const Scene scene = make_scene({{640, 480}, ten_digits, 5, light, desk});
+    const Segmentation s = Segmenter().segment(photograph(scene));
+    const Outcome o = judge(s, scene);
+    INFO("light on dark: ", light, ": ", describe(s));
+    CHECK(o.found == 10);
+    CHECK(o.extra_on_card == 0);
+    CHECK(o.extra_off_card <= vtest_most_per_frame);
+    CHECK(s.polarity == (light ? Polarity::light_on_dark : Polarity::dark_on_light));
+  }
+}
+
+TEST_CASE("segmenter: rejects most clutter of a real digit-free video") {
+  if (!std::filesystem::exists(vtest_path())) return;
+  cv::VideoCapture video(vtest_path().string());
+  REQUIRE(video.isOpened());
+  Segmenter segmenter;
+  cv::Mat frame;
+  int frames = 0, total = 0, most = 0;
+  while (frames < vtest_frames && video.read(frame)) {
+    const Segmentation s = segmenter.segment(frame);
+    total += static_cast<int>(s.candidates.size());
+    most = std::max(most, static_cast<int>(s.candidates.size()));
+    ++frames;
+  }
+  REQUIRE(frames == vtest_frames);
+  MESSAGE("vtest.avi: ", total, " candidates in ", frames, " frames, at most ", most,
+          " in one frame");
+  CHECK(most <= vtest_most_per_frame);
+}
+
+TEST_CASE("segmenter: grey and BGRA frames give the same candidates as BGR") {
+  if (!test::have_mnist()) return;
+  const cv::Mat bgr = photograph(make_scene({{640, 480}, ten_digits, 5, false, {}}));
+  cv::Mat grey, bgra;
+  cv::cvtColor(bgr, grey, cv::COLOR_BGR2GRAY);
+  cv::cvtColor(bgr, bgra, cv::COLOR_BGR2BGRA);
+  Segmenter segmenter;
+  const Segmentation a = segmenter.segment(bgr);
+  const Segmentation b = segmenter.segment(grey);
+  const Segmentation c = segmenter.segment(bgra);
+  REQUIRE(a.candidates.size() == b.candidates.size());
+  REQUIRE(a.candidates.size() == c.candidates.size());
+  for (std::size_t i = 0; i < a.candidates.size(); ++i) {
+    CHECK(a.candidates[i].box == b.candidates[i].box);
+    CHECK(a.candidates[i].box == c.candidates[i].box);
+  }
+  // A mask handed out earlier is not overwritten by later frames.
+  CHECK(cv::norm(a.mask, b.mask, cv::NORM_INF) == 0);
+  const cv::Mat kept = a.mask.clone();
+  segmenter.segment(cv::Mat(480, 640, CV_8UC1, cv::Scalar(255)));
+  CHECK(cv::norm(a.mask, kept, cv::NORM_INF) == 0);
+}
+
+TEST_CASE("segmenter: an empty frame gives nothing and a float frame is a ShapeError") {
+  Segmenter segmenter;
+  const Segmentation s = segmenter.segment(cv::Mat());
+  CHECK(s.candidates.empty());
+  CHECK(s.mask.empty());
+  CHECK_THROWS_AS(segmenter.segment(cv::Mat(480, 640, CV_32F, cv::Scalar(0.5))), ShapeError);
+  CHECK_THROWS_AS(segmenter.segment(cv::Mat(480, 640, CV_8UC2, cv::Scalar(0))), ShapeError);
+  // A blank frame has no digits.
+  CHECK(
+      segmenter.segment(cv::Mat(480, 640, CV_8UC3, cv::Scalar(180, 180, 180))).candidates.empty());
+}
+
+TEST_CASE("segmenter: options that cannot work are a UsageError") {
+  SegmenterOptions options;
+  options.min_height_fraction = 0.7;  // above the maximum
+  CHECK_THROWS_AS(Segmenter{options}, UsageError);
+  options = {};
+  options.block_fraction = 0;
+  CHECK_THROWS_AS(Segmenter{options}, UsageError);
+}
+
+TEST_CASE("segmenter: a 640x480 frame with ten digits takes well under 2 ms") {
+  if (!test::have_mnist()) return;
+  const cv::Mat frame = photograph(make_scene({{640, 480}, ten_digits, 5, false, {}}));
+  Segmenter segmenter;
+  constexpr int runs = 200;
+  // One thread, as the pipeline runs one segmenter per processing thread; thread CPU time then
+  // counts all of the work.
+  const int threads = cv::getNumThreads();
+  cv::setNumThreads(1);
+  std::vector<double> ms;
+  for (int i = 0; i < runs; ++i) {
+    const double start = thread_cpu_ms();
+    const Segmentation s = segmenter.segment(frame);
+    ms.push_back(thread_cpu_ms() - start);
+    REQUIRE(s.candidates.size() == 10);
+  }
+  cv::setNumThreads(threads);
+  std::nth_element(ms.begin(), ms.begin() + runs / 2, ms.end());
+  MESSAGE("segment() at 640x480, automatic polarity: median ", ms[runs / 2],
+          " ms of thread CPU time over ", runs, " runs");
+#ifdef NDEBUG
+  CHECK(ms[runs / 2] < 4.0);  // generous: the machine may be busy; typical is far lower
+#endif
+}
