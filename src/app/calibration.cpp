@@ -75,6 +75,9 @@ PipelineSettings load_calibration(const fs::path& path) {
     read(seg, "max_fill", s.segmenter.max_fill, 0, 1, path);
     read(seg, "block_fraction", s.segmenter.block_fraction, 0, 1, path);
     read(seg, "threshold_offset", s.segmenter.threshold_offset, 0, 255, path);
+    read(seg, "relative_contrast", s.segmenter.relative_contrast, 0, 1, path);
+    read(seg, "max_stroke_fraction", s.segmenter.max_stroke_fraction, 0, 1, path);
+    read(seg, "max_paper_variation", s.segmenter.max_paper_variation, 0, huge, path);
   }
   const cv::FileNode norm = fs["normalization"];
   if (!norm.empty()) read(norm, "match_stroke_width", s.match_stroke_width, 0, 1, path);
@@ -116,7 +119,10 @@ void save_calibration(const PipelineSettings& s, const fs::path& path) {
     out << "min_aspect" << s.segmenter.min_aspect << "max_aspect" << s.segmenter.max_aspect;
     out << "min_fill" << s.segmenter.min_fill << "max_fill" << s.segmenter.max_fill;
     out << "block_fraction" << s.segmenter.block_fraction;
-    out << "threshold_offset" << s.segmenter.threshold_offset << "}";
+    out << "threshold_offset" << s.segmenter.threshold_offset;
+    out << "relative_contrast" << s.segmenter.relative_contrast;
+    out << "max_stroke_fraction" << s.segmenter.max_stroke_fraction;
+    out << "max_paper_variation" << s.segmenter.max_paper_variation << "}";
     out << "normalization" << "{" << "match_stroke_width" << (s.match_stroke_width ? 1 : 0) << "}";
     out << "decision" << "{" << "temperature" << s.decision.temperature;
     out << "reject_threshold" << s.decision.reject_threshold << "}";

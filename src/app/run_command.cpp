@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -30,6 +31,7 @@
 #include "digitcam/app/pipeline.hpp"
 #include "digitcam/app/sinks.hpp"
 #include "digitcam/app/sources.hpp"
+#include "digitcam/app/truth.hpp"
 #include "digitcam/engine/error.hpp"
 #include "digitcam/engine/parallel.hpp"
 #include "digitcam/vision/overlay.hpp"
@@ -145,6 +147,7 @@ struct RunOptions {
   std::string json;
   std::string csv;
   std::string output;
+  std::string truth;
   float reject = -1.0f;  // < 0: the calibration's
   bool keep_rejected = false;
   bool headless = false;
@@ -257,6 +260,9 @@ int run_recognizer(const RunOptions& o) {
   if (!o.csv.empty()) csv.emplace(o.csv);
   std::optional<AnnotatedVideoWriter> video;
   RunSummary summary;
+  std::map<std::int64_t, TruthFrame> truth;
+  if (!o.truth.empty()) truth = load_truth(o.truth);
+  TruthScore score;
 
   SignalGuard signals;
   std::optional<Prefetcher> prefetch;
@@ -272,15 +278,22 @@ int run_recognizer(const RunOptions& o) {
   while (!quit && stop_requested == 0 && (o.max_frames <= 0 || processed < o.max_frames)) {
     if (!paused) {
       if (!next_frame(frame)) break;
+      // Live frames age from their capture; file frames from the moment processing starts, so a
+      // frame waiting in the decode-ahead queue does not count as latency.
+      const Clock::time_point start = source->live() ? frame.captured : Clock::now();
       const bool photo = !frame.name.empty();
       if (photo) pipeline.reset_tracks();  // separate pictures share no tracks
       FrameResult result = photo ? pipeline.process_photo(frame.image, frame.index)
                                  : pipeline.process(frame.image, frame.index, frame.time_ms);
       result.name = frame.name;
       result.latency_ms =
-          std::chrono::duration<double, std::milli>(Clock::now() - frame.captured).count();
+          std::chrono::duration<double, std::milli>(Clock::now() - start).count();
       ++processed;
       summary.add(result);
+      if (!truth.empty()) {
+        const auto t = truth.find(photo ? 0 : result.frame);
+        score.add(result, t != truth.end() ? t->second : TruthFrame{result.frame, {}, {}});
+      }
       if (json) json->write(result);
       if (csv) csv->write(result);
       if (photo && o.json != "-") std::cout << photo_line(result) << '\n' << std::flush;
@@ -343,6 +356,7 @@ int run_recognizer(const RunOptions& o) {
   if (video) video->close();
   if (!source->warning().empty()) std::cerr << "digitcam: " << source->warning() << '\n';
   if (!o.quiet) std::cerr << "digitcam: " << summary.text() << '\n';
+  if (!truth.empty()) std::cerr << "digitcam: " << score.text() << '\n';
   if (processed == 0 && stop_requested == 0) {
     throw SourceError(source->describe() + " gave no frame");
   }
@@ -364,6 +378,7 @@ int run_command(const Arguments& args) {
       ("keep-rejected", po::bool_switch(&o.keep_rejected), "report rejected blobs with label -1")
       ("json", po::value(&o.json), "write JSON lines, one per frame, to a file or - (stdout)")
       ("csv", po::value(&o.csv), "write one CSV row per digit (file,frame,label,confidence,box)")
+      ("truth", po::value(&o.truth), "ground truth (samples/README.md format): print the read rate at the end")
       ("output,o", po::value(&o.output), "write the annotated video (or picture, for an image)")
       ("headless", po::bool_switch(&o.headless), "no window even when a display exists")
       ("show", po::bool_switch(&o.show), "open the window (default when a display exists)")

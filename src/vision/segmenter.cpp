@@ -38,7 +38,10 @@ constexpr double merge_piece_height = 0.6;    // ... and when apart, the smaller
                                               // share of the taller's height (the bar of a 5, not
                                               // the digit in the next row)
 constexpr double merge_area_growth = 3.0;     // ... and their union's box is at most this
-                                              // multiple of the bigger box
+                                              // multiple of the bigger box ...
+constexpr double merge_height_growth = 1.4;   // ... and this multiple of the taller one's height
+                                              // (a 5's detached bar adds a fifth; a digit in
+                                              // the next row, or a thumb below, doubles it)
 constexpr double row_tolerance = 0.5;         // centres within this share of a row's height
                                               // belong to that row
 constexpr double contained_share = 0.7;       // a box with this share of its area inside another
@@ -84,6 +87,7 @@ bool same_digit(const cv::Rect& a, const cv::Rect& b, const SegmenterOptions& o,
   // Chains of clutter would grow the box far beyond either piece; one digit's strokes do not.
   if (both.area() > merge_area_growth * std::max(a.area(), b.area())) return false;
   const int taller = std::max(a.height, b.height);
+  if (both.height > merge_height_growth * taller) return false;
   const int shorter = std::min(a.height, b.height);
   const int gap = std::max(a.y, b.y) - std::min(a.y + a.height, b.y + b.height);
   if (gap <= 0) return true;

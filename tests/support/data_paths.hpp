@@ -69,6 +69,11 @@ inline std::optional<MnistDigit> mnist_test_digit(int index) {
 inline std::filesystem::path digits_sheet_path() {
   return "/usr/share/doc/opencv-doc/examples/data/digits.png";
 }
+// A real street video with no digits in it, from the opencv-doc package.
+inline std::filesystem::path vtest_video_path() {
+  return "/usr/share/doc/opencv-doc/examples/data/vtest.avi";
+}
+
 inline bool have_digits_sheet() {
   std::error_code ec;
   return std::filesystem::is_regular_file(digits_sheet_path(), ec);

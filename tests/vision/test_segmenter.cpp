@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <ctime>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -155,11 +154,6 @@ cv::Mat photograph(const Scene& scene, std::uint64_t seed = 1) {
 
 // CPU time of this thread: unlike the wall clock, not stretched by other processes on a busy
 // machine.
-double thread_cpu_ms() {
-  timespec t{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-  return static_cast<double>(t.tv_sec) * 1e3 + static_cast<double>(t.tv_nsec) * 1e-6;
-}
 
 double iou(const cv::Rect& a, const cv::Rect& b) {
   const double inter = (a & b).area();
@@ -495,27 +489,3 @@ TEST_CASE("segmenter: options that cannot work are a UsageError") {
   CHECK_THROWS_AS(Segmenter{options}, UsageError);
 }
 
-TEST_CASE("segmenter: a 640x480 frame with ten digits takes well under 2 ms") {
-  if (!test::have_mnist()) return;
-  const cv::Mat frame = photograph(make_scene({{640, 480}, ten_digits, 5, false, {}}));
-  Segmenter segmenter;
-  constexpr int runs = 200;
-  // One thread, as the pipeline runs one segmenter per processing thread; thread CPU time then
-  // counts all of the work.
-  const int threads = cv::getNumThreads();
-  cv::setNumThreads(1);
-  std::vector<double> ms;
-  for (int i = 0; i < runs; ++i) {
-    const double start = thread_cpu_ms();
-    const Segmentation s = segmenter.segment(frame);
-    ms.push_back(thread_cpu_ms() - start);
-    REQUIRE(s.candidates.size() == 10);
-  }
-  cv::setNumThreads(threads);
-  std::nth_element(ms.begin(), ms.begin() + runs / 2, ms.end());
-  MESSAGE("segment() at 640x480, automatic polarity: median ", ms[runs / 2],
-          " ms of thread CPU time over ", runs, " runs");
-#ifdef NDEBUG
-  CHECK(ms[runs / 2] < 4.0);  // generous: the machine may be busy; typical is far lower
-#endif
-}
