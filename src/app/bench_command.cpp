@@ -24,10 +24,10 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 struct BenchSettings {
-  int warmup = 50;       // untimed calls before measuring, so caches and buffers are settled
-  int repeats = 15;      // timed runs; the median is reported
-  int b1_calls = 200;    // batch-1 calls per timed run
-  int b64_calls = 20;    // batch-64 calls per timed run
+  int warmup = 50;     // untimed calls before measuring, so caches and buffers are settled
+  int repeats = 15;    // timed runs; the median is reported
+  int b1_calls = 200;  // batch-1 calls per timed run
+  int b64_calls = 20;  // batch-64 calls per timed run
 };
 
 double median(std::vector<double> v) {
@@ -55,7 +55,8 @@ engine::Tensor bench_crops(int count) {
   engine::Tensor batch({count, 1, 28, 28});
   const auto folder = resource_paths().mnist;
   try {
-    const auto test = train::load_mnist(folder, train::Split::test, static_cast<std::size_t>(count));
+    const auto test =
+        train::load_mnist(folder, train::Split::test, static_cast<std::size_t>(count));
     std::vector<std::size_t> ids(static_cast<std::size_t>(count));
     for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = i;
     train::fill_batch(test, ids, batch);
@@ -74,14 +75,15 @@ int bench_command(const Arguments& args) {
   int threads = 0;
   bool json = false, quick = false;
   po::options_description options("options");
-  options.add_options()
-      ("model,m", po::value(&model)->default_value(model), "ONNX model to time")
-      ("quick", po::bool_switch(&quick), "fewer repeats (for smoke tests; figures are noisier)")
-      ("json", po::bool_switch(&json), "print one JSON object");
+  options.add_options()("model,m", po::value(&model)->default_value(model), "ONNX model to time")(
+      "quick", po::bool_switch(&quick), "fewer repeats (for smoke tests; figures are noisier)")(
+      "json", po::bool_switch(&json), "print one JSON object");
   add_threads_option(options, threads);
   po::variables_map values;
-  if (!parse_options("bench", "Batch-1 latency and batch-64 throughput of this engine and of "
-                     "OpenCV's dnn on the same model and crops.", options, args, values)) {
+  if (!parse_options("bench",
+                     "Batch-1 latency and batch-64 throughput of this engine and of "
+                     "OpenCV's dnn on the same model and crops.",
+                     options, args, values)) {
     return 0;
   }
   engine::ThreadBudget budget(threads);

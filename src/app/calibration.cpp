@@ -33,9 +33,8 @@ void read(const cv::FileNode& section, const char* key, T& value, double lo, dou
   }
   const double v = static_cast<double>(node);
   if (!(v >= lo && v <= hi)) {
-    throw UsageError(path.string() + ": " + section.name() + "." + key + " = " +
-                     std::to_string(v) + " is outside " + std::to_string(lo) + " .. " +
-                     std::to_string(hi));
+    throw UsageError(path.string() + ": " + section.name() + "." + key + " = " + std::to_string(v) +
+                     " is outside " + std::to_string(lo) + " .. " + std::to_string(hi));
   }
   value = static_cast<T>(v);
 }
@@ -112,7 +111,8 @@ void save_calibration(const PipelineSettings& s, const fs::path& path) {
   {
     cv::FileStorage out(temporary.string(), cv::FileStorage::WRITE | cv::FileStorage::FORMAT_YAML);
     if (!out.isOpened()) throw IoError("cannot write calibration file " + temporary.string());
-    out << "segmentation" << "{";
+    out << "segmentation"
+        << "{";
     out << "polarity" << polarity_name(s.segmenter.polarity);
     out << "min_height_fraction" << s.segmenter.min_height_fraction;
     out << "max_height_fraction" << s.segmenter.max_height_fraction;
@@ -123,13 +123,21 @@ void save_calibration(const PipelineSettings& s, const fs::path& path) {
     out << "relative_contrast" << s.segmenter.relative_contrast;
     out << "max_stroke_fraction" << s.segmenter.max_stroke_fraction;
     out << "max_paper_variation" << s.segmenter.max_paper_variation << "}";
-    out << "normalization" << "{" << "match_stroke_width" << (s.match_stroke_width ? 1 : 0) << "}";
-    out << "decision" << "{" << "temperature" << s.decision.temperature;
+    out << "normalization"
+        << "{"
+        << "match_stroke_width" << (s.match_stroke_width ? 1 : 0) << "}";
+    out << "decision"
+        << "{"
+        << "temperature" << s.decision.temperature;
     out << "reject_threshold" << s.decision.reject_threshold << "}";
-    out << "tracker" << "{" << "min_iou" << s.tracker.min_iou << "max_missed" << s.tracker.max_missed;
+    out << "tracker"
+        << "{"
+        << "min_iou" << s.tracker.min_iou << "max_missed" << s.tracker.max_missed;
     out << "evidence_decay" << s.tracker.evidence_decay;
     out << "switch_margin" << s.tracker.switch_margin << "}";
-    out << "reader" << "{" << "max_gap" << s.reader.max_gap;
+    out << "reader"
+        << "{"
+        << "max_gap" << s.reader.max_gap;
     out << "min_height_ratio" << s.reader.min_height_ratio;
     out << "min_vertical_overlap" << s.reader.min_vertical_overlap << "}";
   }

@@ -24,8 +24,7 @@ constexpr Command commands[] = {
      run_command},
     {"eval", "metrics of a model on MNIST's test set, an image folder or OpenCV's digits sheet",
      eval_command},
-    {"train", "train a network on MNIST and write it as ONNX with its model card",
-     train_command},
+    {"train", "train a network on MNIST and write it as ONNX with its model card", train_command},
     {"bench", "speed of this engine side by side with OpenCV's dnn on the same model",
      bench_command},
 };
@@ -35,7 +34,8 @@ void print_usage(std::ostream& out) {
          "       digitcam [SOURCE] [run options]   (same as 'digitcam run')\n"
          "       digitcam --help | --version\n\n"
          "Reads handwritten digits with a CNN engine of its own.\n\ncommands:\n";
-  for (const auto& c : commands) out << "  " << c.name << std::string(8 - c.name.size(), ' ') << c.summary << '\n';
+  for (const auto& c : commands)
+    out << "  " << c.name << std::string(8 - c.name.size(), ' ') << c.summary << '\n';
   out << "\n'digitcam <command> --help' lists a command's options.\n";
 }
 

@@ -35,18 +35,20 @@ int eval_command(const Arguments& args) {
   std::size_t limit = 0;
   bool json = false;
   po::options_description options("options");
-  options.add_options()
-      ("model,m", po::value(&model)->default_value(model), "ONNX model to evaluate")
-      ("engine", po::value(&engine_name)->default_value(engine_name), "native or opencv")
-      ("mnist", po::value(&mnist), "MNIST folder: evaluate on its test set (the default)")
-      ("images", po::value(&images), "labelled image folder: one subfolder per digit")
-      ("digits-png", po::value(&digits_png), "OpenCV's digits.png sheet (5000 digits, 20x20)")
-      ("limit", po::value(&limit)->default_value(0), "first N test images only (0: all)")
-      ("json", po::bool_switch(&json), "print one JSON object instead of a table");
+  options.add_options()("model,m", po::value(&model)->default_value(model),
+                        "ONNX model to evaluate")(
+      "engine", po::value(&engine_name)->default_value(engine_name), "native or opencv")(
+      "mnist", po::value(&mnist), "MNIST folder: evaluate on its test set (the default)")(
+      "images", po::value(&images), "labelled image folder: one subfolder per digit")(
+      "digits-png", po::value(&digits_png), "OpenCV's digits.png sheet (5000 digits, 20x20)")(
+      "limit", po::value(&limit)->default_value(0), "first N test images only (0: all)")(
+      "json", po::bool_switch(&json), "print one JSON object instead of a table");
   add_threads_option(options, threads);
   po::variables_map values;
-  if (!parse_options("eval", "Accuracy, macro precision/recall/F1 and the confusion matrix of a "
-                     "model.", options, args, values)) {
+  if (!parse_options("eval",
+                     "Accuracy, macro precision/recall/F1 and the confusion matrix of a "
+                     "model.",
+                     options, args, values)) {
     return 0;
   }
   const int sources = !mnist.empty() + !images.empty() + !digits_png.empty();

@@ -8,7 +8,8 @@ namespace digitcam::app {
 
 bool parse_options(const std::string& command, const std::string& summary,
                    const po::options_description& options, const Arguments& args,
-                   po::variables_map& values, const po::positional_options_description* positional) {
+                   po::variables_map& values,
+                   const po::positional_options_description* positional) {
   po::options_description all = options;
   bool help = false;
   all.add_options()("help,h", po::bool_switch(&help), "show this help");

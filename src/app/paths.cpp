@@ -29,14 +29,15 @@ ResourcePaths resource_paths() {
   for (const std::filesystem::path& share :
        {exe / ".." / "share" / "digitcam", std::filesystem::path(DIGITCAM_INSTALL_DATADIR)}) {
     if (std::filesystem::exists(share / "models")) {
-      return {share / "models", share / "calibration", share / "data" / "mnist",
-              share / "samples"};
+      return {share / "models", share / "calibration", share / "data" / "mnist", share / "samples"};
     }
   }
   return from_source;
 }
 
-std::filesystem::path default_model_path() { return resource_paths().models / "digits.onnx"; }
+std::filesystem::path default_model_path() {
+  return resource_paths().models / "digits.onnx";
+}
 
 std::filesystem::path default_calibration_path() {
   return resource_paths().calibration / "default.yml";

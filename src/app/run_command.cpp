@@ -57,7 +57,9 @@ constexpr const char* sample_video = "demo.avi";
 // A signal handler can reach nothing but a static of this type, hence the one piece of static
 // state in the program.
 volatile std::sig_atomic_t stop_requested = 0;
-extern "C" void request_stop(int) { stop_requested = 1; }
+extern "C" void request_stop(int) {
+  stop_requested = 1;
+}
 
 class SignalGuard {
  public:
@@ -187,7 +189,8 @@ std::unique_ptr<Source> open_default_source(const SourceOptions& options, bool q
     return open_source("0", options);
   } catch (const SourceError& e) {
     const fs::path sample = resource_paths().samples / sample_video;
-    if (!quiet) std::cerr << "digitcam: no camera (" << e.what() << "); playing " << sample.string() << '\n';
+    if (!quiet)
+      std::cerr << "digitcam: no camera (" << e.what() << "); playing " << sample.string() << '\n';
     return open_source(sample.string(), options);
   }
 }
@@ -286,8 +289,7 @@ int run_recognizer(const RunOptions& o) {
       FrameResult result = photo ? pipeline.process_photo(frame.image, frame.index)
                                  : pipeline.process(frame.image, frame.index, frame.time_ms);
       result.name = frame.name;
-      result.latency_ms =
-          std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+      result.latency_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
       ++processed;
       summary.add(result);
       if (!truth.empty()) {
@@ -303,13 +305,16 @@ int run_recognizer(const RunOptions& o) {
         if (canvas.empty()) cv::cvtColor(frame.image, canvas, cv::COLOR_GRAY2BGR);
         vision::draw_detections(canvas, result.digits, result.numbers);
         if (!o.output.empty()) {
-          if (!video) video.emplace(o.output, source->fps() > 0 ? source->fps() : 25.0, canvas.size());
+          if (!video)
+            video.emplace(o.output, source->fps() > 0 ? source->fps() : 25.0, canvas.size());
           video->write(canvas);
         }
         if (window) {
           char hud[160];
-          std::snprintf(hud, sizeof hud, "%.1f fps  %.1f ms  reject < %.2f  [q]uit [space] [d]ebug [s]nap [+/-]",
-                        summary.fps(), result.latency_ms, pipeline.settings().decision.reject_threshold);
+          std::snprintf(hud, sizeof hud,
+                        "%.1f fps  %.1f ms  reject < %.2f  [q]uit [space] [d]ebug [s]nap [+/-]",
+                        summary.fps(), result.latency_ms,
+                        pipeline.settings().decision.reject_threshold);
           vision::draw_hud(canvas, hud);
           if (debug) {
             vision::draw_debug_view(canvas, pipeline.segmentation().mask, pipeline.crops(),
@@ -340,10 +345,12 @@ int run_recognizer(const RunOptions& o) {
       }
       case '+':
       case '=':
-        pipeline.set_reject_threshold(std::min(1.0f, pipeline.settings().decision.reject_threshold + threshold_step));
+        pipeline.set_reject_threshold(
+            std::min(1.0f, pipeline.settings().decision.reject_threshold + threshold_step));
         break;
       case '-':
-        pipeline.set_reject_threshold(std::max(0.0f, pipeline.settings().decision.reject_threshold - threshold_step));
+        pipeline.set_reject_threshold(
+            std::max(0.0f, pipeline.settings().decision.reject_threshold - threshold_step));
         break;
       default:
         break;
@@ -368,33 +375,41 @@ int run_recognizer(const RunOptions& o) {
 int run_command(const Arguments& args) {
   RunOptions o;
   po::options_description options("options");
-  options.add_options()
-      ("source", po::value(&o.source), "camera index, video, image, folder, URL or GStreamer pipeline (default: camera 0, else the sample video)")
-      ("model,m", po::value(&o.model), "ONNX model (default: the bundled models/digits.onnx)")
-      ("engine", po::value(&o.engine)->default_value(o.engine), "native or opencv")
-      ("calibration", po::value(&o.calibration), "calibration YAML (default: calibration/default.yml)")
-      ("polarity", po::value(&o.polarity), "ink: auto, dark (on light paper) or light (on a dark board)")
-      ("reject", po::value(&o.reject), "confidence below which a blob is not a digit (0..1)")
-      ("keep-rejected", po::bool_switch(&o.keep_rejected), "report rejected blobs with label -1")
-      ("json", po::value(&o.json), "write JSON lines, one per frame, to a file or - (stdout)")
-      ("csv", po::value(&o.csv), "write one CSV row per digit (file,frame,label,confidence,box)")
-      ("truth", po::value(&o.truth), "ground truth (samples/README.md format): print the read rate at the end")
-      ("output,o", po::value(&o.output), "write the annotated video (or picture, for an image)")
-      ("headless", po::bool_switch(&o.headless), "no window even when a display exists")
-      ("show", po::bool_switch(&o.show), "open the window (default when a display exists)")
-      ("realtime", po::bool_switch(&o.realtime), "play files at their frame rate, dropping frames when behind")
-      ("max-frames", po::value(&o.max_frames)->default_value(0), "stop after N frames (0: all)")
-      ("width", po::value(&o.source_options.width)->default_value(0), "camera: requested width")
-      ("height", po::value(&o.source_options.height)->default_value(0), "camera: requested height")
-      ("fps", po::value(&o.source_options.fps)->default_value(0), "camera: requested frame rate")
-      ("reconnect", po::value(&o.source_options.reconnect_seconds)->default_value(o.source_options.reconnect_seconds),
-       "live sources: seconds to keep retrying after the feed fails")
-      ("quiet,q", po::bool_switch(&o.quiet), "no progress or summary on stderr");
+  options.add_options()("source", po::value(&o.source),
+                        "camera index, video, image, folder, URL or GStreamer pipeline (default: "
+                        "camera 0, else the sample video)")(
+      "model,m", po::value(&o.model), "ONNX model (default: the bundled models/digits.onnx)")(
+      "engine", po::value(&o.engine)->default_value(o.engine), "native or opencv")(
+      "calibration", po::value(&o.calibration),
+      "calibration YAML (default: calibration/default.yml)")(
+      "polarity", po::value(&o.polarity),
+      "ink: auto, dark (on light paper) or light (on a dark board)")(
+      "reject", po::value(&o.reject), "confidence below which a blob is not a digit (0..1)")(
+      "keep-rejected", po::bool_switch(&o.keep_rejected), "report rejected blobs with label -1")(
+      "json", po::value(&o.json), "write JSON lines, one per frame, to a file or - (stdout)")(
+      "csv", po::value(&o.csv), "write one CSV row per digit (file,frame,label,confidence,box)")(
+      "truth", po::value(&o.truth),
+      "ground truth (samples/README.md format): print the read rate at the end")(
+      "output,o", po::value(&o.output), "write the annotated video (or picture, for an image)")(
+      "headless", po::bool_switch(&o.headless), "no window even when a display exists")(
+      "show", po::bool_switch(&o.show), "open the window (default when a display exists)")(
+      "realtime", po::bool_switch(&o.realtime),
+      "play files at their frame rate, dropping frames when behind")(
+      "max-frames", po::value(&o.max_frames)->default_value(0), "stop after N frames (0: all)")(
+      "width", po::value(&o.source_options.width)->default_value(0), "camera: requested width")(
+      "height", po::value(&o.source_options.height)->default_value(0), "camera: requested height")(
+      "fps", po::value(&o.source_options.fps)->default_value(0), "camera: requested frame rate")(
+      "reconnect",
+      po::value(&o.source_options.reconnect_seconds)
+          ->default_value(o.source_options.reconnect_seconds),
+      "live sources: seconds to keep retrying after the feed fails")(
+      "quiet,q", po::bool_switch(&o.quiet), "no progress or summary on stderr");
   add_threads_option(options, o.threads);
   po::positional_options_description positional;
   positional.add("source", 1);
   po::variables_map values;
-  if (!parse_options("run", "Reads handwritten digits from a camera, video, image, folder or stream.",
+  if (!parse_options("run",
+                     "Reads handwritten digits from a camera, video, image, folder or stream.",
                      options, args, values, &positional)) {
     return exit_code::ok;
   }

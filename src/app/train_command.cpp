@@ -80,33 +80,35 @@ int train_command(const Arguments& args) {
   int threads = 0;
   bool resume = false, no_checkpoint = false;
   po::options_description options("options");
-  options.add_options()
-      ("mnist", po::value(&mnist)->default_value(mnist), "folder with MNIST's four IDX files")
-      ("arch", po::value(&o.arch)->default_value(o.arch), "architecture: default or tutorial")
-      ("epochs", po::value(&o.epochs)->default_value(o.epochs), "passes over the training images")
-      ("batch", po::value(&o.batch)->default_value(o.batch), "mini-batch size")
-      ("lr", po::value(&o.learning_rate)->default_value(o.learning_rate), "peak learning rate")
-      ("schedule", po::value(&schedule)->default_value(schedule), "constant, cosine or one-cycle")
-      ("warmup", po::value(&o.warmup_fraction)->default_value(o.warmup_fraction),
-       "fraction of steps spent warming up (cosine, one-cycle)")
-      ("optimizer", po::value(&o.optimizer)->default_value(o.optimizer), "sgd, adam or adamw")
-      ("weight-decay", po::value(&o.weight_decay)->default_value(o.weight_decay), "weight decay")
-      ("label-smoothing", po::value(&o.label_smoothing)->default_value(o.label_smoothing),
-       "label smoothing of the cross-entropy target")
-      ("augment", po::value(&augment)->default_value(augment),
-       "augmentations: none, all, or a comma list of affine,elastic,thickness,blur,noise,contrast")
-      ("validation", po::value(&o.validation_fraction)->default_value(o.validation_fraction),
-       "fraction of training images held out for validation")
-      ("limit", po::value(&o.limit)->default_value(0), "train on the first N images only (0: all)")
-      ("seed", po::value(&o.seed)->default_value(o.seed), "random seed")
-      ("output,o", po::value(&output)->default_value(output), "the ONNX model to write")
-      ("report", po::value(&report), "folder for report pictures (default: <output>-report)")
-      ("resume", po::bool_switch(&resume), "continue from <output>.ckpt after an interruption")
-      ("no-checkpoint", po::bool_switch(&no_checkpoint), "do not write a checkpoint each epoch");
+  options.add_options()("mnist", po::value(&mnist)->default_value(mnist),
+                        "folder with MNIST's four IDX files")(
+      "arch", po::value(&o.arch)->default_value(o.arch), "architecture: default or tutorial")(
+      "epochs", po::value(&o.epochs)->default_value(o.epochs), "passes over the training images")(
+      "batch", po::value(&o.batch)->default_value(o.batch), "mini-batch size")(
+      "lr", po::value(&o.learning_rate)->default_value(o.learning_rate), "peak learning rate")(
+      "schedule", po::value(&schedule)->default_value(schedule), "constant, cosine or one-cycle")(
+      "warmup", po::value(&o.warmup_fraction)->default_value(o.warmup_fraction),
+      "fraction of steps spent warming up (cosine, one-cycle)")(
+      "optimizer", po::value(&o.optimizer)->default_value(o.optimizer), "sgd, adam or adamw")(
+      "weight-decay", po::value(&o.weight_decay)->default_value(o.weight_decay), "weight decay")(
+      "label-smoothing", po::value(&o.label_smoothing)->default_value(o.label_smoothing),
+      "label smoothing of the cross-entropy target")(
+      "augment", po::value(&augment)->default_value(augment),
+      "augmentations: none, all, or a comma list of affine,elastic,thickness,blur,noise,contrast")(
+      "validation", po::value(&o.validation_fraction)->default_value(o.validation_fraction),
+      "fraction of training images held out for validation")(
+      "limit", po::value(&o.limit)->default_value(0), "train on the first N images only (0: all)")(
+      "seed", po::value(&o.seed)->default_value(o.seed), "random seed")(
+      "output,o", po::value(&output)->default_value(output), "the ONNX model to write")(
+      "report", po::value(&report), "folder for report pictures (default: <output>-report)")(
+      "resume", po::bool_switch(&resume), "continue from <output>.ckpt after an interruption")(
+      "no-checkpoint", po::bool_switch(&no_checkpoint), "do not write a checkpoint each epoch");
   add_threads_option(options, threads);
   po::variables_map values;
-  if (!parse_options("train", "Trains a network on MNIST and writes it as ONNX, with its model card "
-                     "(<output stem>.json) and report pictures.", options, args, values)) {
+  if (!parse_options("train",
+                     "Trains a network on MNIST and writes it as ONNX, with its model card "
+                     "(<output stem>.json) and report pictures.",
+                     options, args, values)) {
     return 0;
   }
   o.schedule = engine::parse_schedule(schedule);
@@ -114,7 +116,8 @@ int train_command(const Arguments& args) {
   o.resume = resume;
   const fs::path model_path = output;
   if (!no_checkpoint) o.checkpoint = model_path.string() + ".ckpt";
-  const fs::path report_dir = report.empty() ? fs::path(model_path.string() + "-report") : fs::path(report);
+  const fs::path report_dir =
+      report.empty() ? fs::path(model_path.string() + "-report") : fs::path(report);
   const fs::path card_path = fs::path(model_path).replace_extension(".json");
   // Fail before hours of training, not after, when the outputs cannot be written.
   for (const fs::path& folder : {model_path.parent_path(), report_dir}) {
@@ -149,8 +152,8 @@ int train_command(const Arguments& args) {
     const auto k = static_cast<std::size_t>(i);
     confusion.add(test.labels[k], predicted.labels[k]);
     if (predicted.labels[k] != test.labels[k] && wrong.size() < montage_limit) {
-      wrong.push_back({train::image_of(test, k), test.labels[k], predicted.labels[k],
-                       predicted.confidence[k]});
+      wrong.push_back(
+          {train::image_of(test, k), test.labels[k], predicted.labels[k], predicted.confidence[k]});
     }
   }
   const train::Metrics metrics = train::compute_metrics(confusion);
@@ -163,7 +166,8 @@ int train_command(const Arguments& args) {
   for (const auto& a : args) card.command += (card.command.empty() ? "" : " ") + a;
   card.command = "digitcam train " + card.command;
   card.parameters = run.network.parameter_count();
-  for (const auto& file : train::mnist_files()) card.data_sha256[file] = train::sha256_file(fs::path(mnist) / file);
+  for (const auto& file : train::mnist_files())
+    card.data_sha256[file] = train::sha256_file(fs::path(mnist) / file);
   card.history = run.history;
   card.training_seconds = 0;
   for (const auto& e : run.history) card.training_seconds += e.seconds;
@@ -175,8 +179,10 @@ int train_command(const Arguments& args) {
     const train::LabelledImages sheet = train::load_digits_sheet(digits_sheet_path);
     const train::Predictions on_sheet = train::predict_dataset(run.network, sheet.as_dataset());
     std::size_t right = 0;
-    for (std::size_t i = 0; i < sheet.labels.size(); ++i) right += on_sheet.labels[i] == sheet.labels[i];
-    card.figures["digits_sheet_accuracy"] = static_cast<double>(right) / static_cast<double>(sheet.labels.size());
+    for (std::size_t i = 0; i < sheet.labels.size(); ++i)
+      right += on_sheet.labels[i] == sheet.labels[i];
+    card.figures["digits_sheet_accuracy"] =
+        static_cast<double>(right) / static_cast<double>(sheet.labels.size());
     std::cerr << "OpenCV digits sheet: " << percent(card.figures["digits_sheet_accuracy"]) << '\n';
   }
 
@@ -185,7 +191,8 @@ int train_command(const Arguments& args) {
   train::write_misclassified_montage(report_dir / misclassified_file, wrong);
   train::write_text_file(report_dir / metrics_file, train::to_table(metrics));
   engine::OnnxMetadata metadata;
-  metadata.properties = {{"architecture", o.arch}, {"recipe", o.describe()},
+  metadata.properties = {{"architecture", o.arch},
+                         {"recipe", o.describe()},
                          {"test_accuracy", std::to_string(metrics.accuracy)}};
   engine::save_onnx(run.network, model_path, metadata);
   train::write_model_card(card_path, card);

@@ -68,7 +68,9 @@ class JsonCursor {
       } while (take(','));
       expect(close);
     } else {
-      while (i_ < s_.size() && std::string_view(",}] \t\r\n").find(s_[i_]) == std::string_view::npos) ++i_;
+      while (i_ < s_.size() &&
+             std::string_view(",}] \t\r\n").find(s_[i_]) == std::string_view::npos)
+        ++i_;
     }
   }
   [[noreturn]] void fail(const std::string& what) const {
@@ -187,7 +189,8 @@ void TruthScore::add(const FrameResult& result, const TruthFrame& truth) {
       if (result.digits[r].label == truth.digits[t].label) pairs.push_back({o, t, r});
     }
   }
-  std::sort(pairs.begin(), pairs.end(), [](const Pair& a, const Pair& b) { return a.overlap > b.overlap; });
+  std::sort(pairs.begin(), pairs.end(),
+            [](const Pair& a, const Pair& b) { return a.overlap > b.overlap; });
   std::vector<char> t_used(truth.digits.size(), 0), r_used(result.digits.size(), 0);
   for (const auto& p : pairs) {
     if (t_used[p.t] || r_used[p.r]) continue;
@@ -211,7 +214,8 @@ void TruthScore::add(const FrameResult& result, const TruthFrame& truth) {
 }
 
 double TruthScore::read_rate() const {
-  return true_digits_ > 0 ? static_cast<double>(digits_read_) / static_cast<double>(true_digits_) : 0.0;
+  return true_digits_ > 0 ? static_cast<double>(digits_read_) / static_cast<double>(true_digits_)
+                          : 0.0;
 }
 
 double TruthScore::numbers_rate() const {
@@ -221,14 +225,15 @@ double TruthScore::numbers_rate() const {
 
 std::string TruthScore::text() const {
   char line[256];
-  std::snprintf(line, sizeof line,
-                "truth: read %lld/%lld digits (%.2f%%), %lld false digits (%.3f per frame), "
-                "numbers %lld/%lld (%.2f%%) over %lld frames",
-                static_cast<long long>(digits_read_), static_cast<long long>(true_digits_),
-                100.0 * read_rate(), static_cast<long long>(false_digits_),
-                frames_ > 0 ? static_cast<double>(false_digits_) / static_cast<double>(frames_) : 0.0,
-                static_cast<long long>(numbers_read_), static_cast<long long>(true_numbers_),
-                100.0 * numbers_rate(), static_cast<long long>(frames_));
+  std::snprintf(
+      line, sizeof line,
+      "truth: read %lld/%lld digits (%.2f%%), %lld false digits (%.3f per frame), "
+      "numbers %lld/%lld (%.2f%%) over %lld frames",
+      static_cast<long long>(digits_read_), static_cast<long long>(true_digits_),
+      100.0 * read_rate(), static_cast<long long>(false_digits_),
+      frames_ > 0 ? static_cast<double>(false_digits_) / static_cast<double>(frames_) : 0.0,
+      static_cast<long long>(numbers_read_), static_cast<long long>(true_numbers_),
+      100.0 * numbers_rate(), static_cast<long long>(frames_));
   return line;
 }
 

@@ -21,7 +21,9 @@ constexpr double reference_height = 480.0;  // frame height at which scale 1 loo
 constexpr int crop_zoom = 3;                // debug strip: 28x28 crops shown at 84x84
 constexpr double mask_share = 0.25;         // debug mask: a quarter of the frame's width
 
-double ui_scale(const cv::Mat& image) { return std::max(0.5, image.rows / reference_height); }
+double ui_scale(const cv::Mat& image) {
+  return std::max(0.5, image.rows / reference_height);
+}
 
 void label_at(cv::Mat& image, const std::string& text, cv::Point bottom_left, double scale,
               const cv::Scalar& colour) {
@@ -43,7 +45,7 @@ void draw_detections(cv::Mat& image, const std::vector<Detection>& digits,
   const double scale = ui_scale(image);
   const int line = std::max(1, static_cast<int>(2 * scale));
   for (const auto& d : digits) {
-    const cv::Scalar colour = d.label < 0                     ? rejected_colour
+    const cv::Scalar colour = d.label < 0                   ? rejected_colour
                               : d.confidence < unsure_below ? unsure_colour
                                                             : sure_colour;
     cv::rectangle(image, d.box, colour, line, cv::LINE_AA);
@@ -93,7 +95,8 @@ void draw_debug_view(cv::Mat& image, const cv::Mat& mask, const engine::Tensor& 
     const cv::Rect where(i * side, image.rows - side, side, side);
     bgr.copyTo(image(where));
     cv::rectangle(image, where, rejected_colour, 1);
-    const int label = i < static_cast<int>(labels.size()) ? labels[static_cast<std::size_t>(i)] : -1;
+    const int label =
+        i < static_cast<int>(labels.size()) ? labels[static_cast<std::size_t>(i)] : -1;
     label_at(image, label < 0 ? "-" : std::to_string(label), {where.x + 2, where.y + 14}, 0.6,
              sure_colour);
   }

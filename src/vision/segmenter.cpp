@@ -247,6 +247,32 @@ void Segmenter::threshold(bool dark_ink, cv::Mat& mask) {
   cv::compare(gray_, reduced ? level_ : level_small_, mask, dark_ink ? cv::CMP_LT : cv::CMP_GT);
 }
 
+bool Segmenter::stands_on_paper(const cv::Mat& mask, const cv::Rect& box, int label,
+                                bool dark_ink) const {
+  double ink_sum = 0;
+  int area = 0;
+  for (int y = box.y; y < box.y + box.height; ++y) {
+    const std::uint8_t* m = mask.ptr<std::uint8_t>(y);
+    const std::uint8_t* g = gray_.ptr<std::uint8_t>(y);
+    const int* l = labels_.ptr<int>(y / 2);
+    for (int x = box.x; x < box.x + box.width; ++x) {
+      if (m[x] == 0 || l[x / 2] != label) continue;
+      ink_sum += g[x];
+      ++area;
+    }
+  }
+  return area > 0 && on_even_paper(box, ink_sum / area, dark_ink);
+}
+
+bool Segmenter::on_even_paper(const cv::Rect& box, double ink_mean, bool dark_ink) const {
+  const SegmenterOptions& o = options_;
+  const Surround paper = ring_levels(gray_, box, static_cast<int>(surround_share * box.height));
+  const double contrast = dark_ink ? paper.median - ink_mean : ink_mean - paper.median;
+  const double wanted = std::max(o.threshold_offset, o.relative_contrast * paper.median);
+  const double variation = (paper.high - paper.low) / std::max(contrast, 1.0);
+  return contrast >= wanted && variation <= o.max_paper_variation;
+}
+
 void Segmenter::analyse(const cv::Mat& mask, bool dark_ink, int short_side,
                         std::vector<Candidate>& out) {
   const SegmenterOptions& o = options_;
@@ -300,6 +326,10 @@ void Segmenter::analyse(const cv::Mat& mask, bool dark_ink, int short_side,
         cv::Rect(2 * b[0], 2 * b[1], 2 * (b[2] - b[0] + 1), 2 * (b[3] - b[1] + 1)) & frame_rect;
     if (box.width < speck && box.height < speck) continue;
     if (box.height > max_height || box.width > max_width) continue;  // edges, lines, big clutter
+    // A piece as tall as a digit is judged before merging, so clutter (a thumb, a person, a
+    // textured patch) cannot swallow the digit strokes next to it and take them down with it.
+    // Smaller pieces (a 5's bar, half of a 4) are judged with the digit they join.
+    if (box.height >= min_height && !stands_on_paper(mask, box, label, dark_ink)) continue;
     groups_.push_back({box, label, label});
   }
 
@@ -387,13 +417,8 @@ void Segmenter::analyse(const cv::Mat& mask, bool dark_ink, int short_side,
     // Ink differs from the paper around it, and that paper is even compared with the ink's
     // contrast. A blob of the wrong polarity (the paper inside a digit's hole or bay) is that
     // same paper; clutter (windows in a wall, leaves, grass) sits in texture.
-    const Surround paper = ring_levels(gray_, box, static_cast<int>(surround_share * box.height));
-    const double ink_mean = ink_sum / area;
-    const double contrast = dark_ink ? paper.median - ink_mean : ink_mean - paper.median;
-    const double wanted = std::max(o.threshold_offset, o.relative_contrast * paper.median);
-    const double variation = (paper.high - paper.low) / std::max(contrast, 1.0);
-    if (stroke > o.max_stroke_fraction * box.height || contrast < wanted ||
-        variation > o.max_paper_variation) {
+    if (stroke > o.max_stroke_fraction * box.height ||
+        !on_even_paper(box, ink_sum / area, dark_ink)) {
       continue;
     }
     out.push_back({box, gray_(box).clone(), ink.clone()});

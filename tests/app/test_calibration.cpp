@@ -43,13 +43,14 @@ TEST_CASE("calibration: the committed default file loads and keys left out keep 
   }
   const auto partial = app::load_calibration(folder / "partial.yml");
   CHECK(partial.decision.reject_threshold == doctest::Approx(0.8f));
-  CHECK(partial.decision.temperature == doctest::Approx(app::PipelineSettings{}.decision.temperature));
+  CHECK(partial.decision.temperature ==
+        doctest::Approx(app::PipelineSettings{}.decision.temperature));
 }
 
 TEST_CASE("calibration: bad files name the file and the key") {
   TempFolder folder("calibration-bad");
-  CHECK_THROWS_WITH_AS(app::load_calibration(folder / "absent.yml"), doctest::Contains("absent.yml"),
-                       IoError);
+  CHECK_THROWS_WITH_AS(app::load_calibration(folder / "absent.yml"),
+                       doctest::Contains("absent.yml"), IoError);
   {
     std::ofstream out(folder / "range.yml");
     out << "%YAML:1.0\n---\ndecision:\n   reject_threshold: 1.5\n";
@@ -60,12 +61,12 @@ TEST_CASE("calibration: bad files name the file and the key") {
     std::ofstream out(folder / "garbage.yml");
     out << "%YAML:1.0\n---\n: : [ {\n";
   }
-  CHECK_THROWS_WITH_AS(app::load_calibration(folder / "garbage.yml"), doctest::Contains("garbage.yml"),
-                       IoError);
+  CHECK_THROWS_WITH_AS(app::load_calibration(folder / "garbage.yml"),
+                       doctest::Contains("garbage.yml"), IoError);
   {
     std::ofstream out(folder / "polarity.yml");
     out << "%YAML:1.0\n---\nsegmentation:\n   polarity: sideways\n";
   }
-  CHECK_THROWS_WITH_AS(app::load_calibration(folder / "polarity.yml"), doctest::Contains("sideways"),
-                       UsageError);
+  CHECK_THROWS_WITH_AS(app::load_calibration(folder / "polarity.yml"),
+                       doctest::Contains("sideways"), UsageError);
 }

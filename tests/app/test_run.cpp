@@ -23,12 +23,16 @@ using digitcam::test::TempFolder;
 namespace fs = std::filesystem;
 
 // The targets the recognizer issue sets, and what the tests hold it to.
-constexpr double min_read_rate = 0.97;             // digits read on footage like the samples
-constexpr double max_false_per_frame = 0.05;       // on real digit-free video
+constexpr double min_read_rate = 0.97;        // digits read on footage like the samples
+constexpr double max_false_per_frame = 0.05;  // on real digit-free video
 constexpr int digit_free_frames = 300;
 
-fs::path sample(const std::string& name) { return digitcam::test::source_dir() / "samples" / name; }
-std::string quoted(const fs::path& p) { return "'" + p.string() + "'"; }
+fs::path sample(const std::string& name) {
+  return digitcam::test::source_dir() / "samples" / name;
+}
+std::string quoted(const fs::path& p) {
+  return "'" + p.string() + "'";
+}
 
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> lines;
@@ -53,7 +57,9 @@ void check_json_lines(const std::string& text, std::size_t expected_frames) {
 // "truth: read 1962/2000 digits (98.10%), 3 false digits (0.015 per frame), ..."
 struct Score {
   long read = 0, total = 0, false_digits = 0;
-  double rate() const { return total > 0 ? static_cast<double>(read) / static_cast<double>(total) : 0.0; }
+  double rate() const {
+    return total > 0 ? static_cast<double>(read) / static_cast<double>(total) : 0.0;
+  }
 };
 Score score_of(const std::string& err) {
   std::smatch m;
@@ -94,7 +100,8 @@ TEST_CASE("run: the stills are read, in both polarities, at several resolutions"
   for (const auto& entry : fs::directory_iterator(sample("stills"))) {
     if (entry.path().extension() != ".png") continue;
     const auto truth = fs::path(entry.path()).replace_extension(".truth.json");
-    const auto r = run_digitcam("run " + quoted(entry.path()) + " --headless --truth " + quoted(truth));
+    const auto r =
+        run_digitcam("run " + quoted(entry.path()) + " --headless --truth " + quoted(truth));
     REQUIRE_MESSAGE(r.exit_code == 0, r.err);
     const Score s = score_of(r.err);
     CHECK_MESSAGE(s.rate() >= 0.9, entry.path().filename().string() << ": " << r.err);
@@ -110,9 +117,9 @@ TEST_CASE("run: real digit-free video gives almost no false digits") {
     MESSAGE("vtest.avi absent (opencv-doc not installed): run tools/setup.sh");
     return;
   }
-  const auto r = run_digitcam("run " + quoted(digitcam::test::vtest_video_path()) +
-                              " --headless --json - --max-frames " +
-                              std::to_string(digit_free_frames));
+  const auto r =
+      run_digitcam("run " + quoted(digitcam::test::vtest_video_path()) +
+                   " --headless --json - --max-frames " + std::to_string(digit_free_frames));
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
   check_json_lines(r.out, digit_free_frames);
   const double per_frame = static_cast<double>(count_digits(r.out)) / digit_free_frames;
@@ -158,7 +165,8 @@ TEST_CASE("run: bad input ends in one clear line and a documented exit code") {
   r = run_digitcam("run " + quoted(folder / "junk.avi") + " --headless");
   CHECK(r.exit_code == 5);
   CHECK(r.err.find("junk.avi") != std::string::npos);
-  r = run_digitcam("run " + quoted(sample("demo.avi")) + " --headless --model " + quoted(folder / "none.onnx"));
+  r = run_digitcam("run " + quoted(sample("demo.avi")) + " --headless --model " +
+                   quoted(folder / "none.onnx"));
   CHECK(r.exit_code == 4);
   CHECK(r.err.find("none.onnx") != std::string::npos);
   r = run_digitcam("run " + quoted(sample("demo.avi")) + " --headless --reject 3");
@@ -171,13 +179,18 @@ TEST_CASE("run: bad input ends in one clear line and a documented exit code") {
     std::ofstream bad(folder / "bad.yml");
     bad << "%YAML:1.0\n---\ndecision:\n   reject_threshold: 7\n";
   }
-  r = run_digitcam("run " + quoted(sample("demo.avi")) + " --headless --calibration " + quoted(folder / "bad.yml"));
+  r = run_digitcam("run " + quoted(sample("demo.avi")) + " --headless --calibration " +
+                   quoted(folder / "bad.yml"));
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("reject_threshold") != std::string::npos);
-  r = run_digitcam("run " + quoted(sample("demo.avi")) + " --headless --calibration " + quoted(folder / "nope.yml"));
+  r = run_digitcam("run " + quoted(sample("demo.avi")) + " --headless --calibration " +
+                   quoted(folder / "nope.yml"));
   CHECK(r.exit_code == 3);
   CHECK(r.err.find("nope.yml") != std::string::npos);
-  for (const auto& [args, name] : {std::pair{"run --headless --truth " + quoted(folder / "junk.avi") + " " + quoted(sample("demo.avi")), "junk.avi"}}) {
+  for (const auto& [args, name] :
+       {std::pair{"run --headless --truth " + quoted(folder / "junk.avi") + " " +
+                      quoted(sample("demo.avi")),
+                  "junk.avi"}}) {
     r = run_digitcam(args);
     CHECK(r.exit_code == 3);
     CHECK(r.err.find(name) != std::string::npos);

@@ -36,11 +36,12 @@ TEST_CASE("truth: the sample video's truth file loads every frame with its digit
 }
 
 TEST_CASE("truth: a read digit needs the right label and IoU >= 0.3; others are false digits") {
-  app::TruthFrame truth{0, {{4, {10, 10, 20, 30}}, {0, {40, 10, 20, 30}}, {7, {70, 10, 20, 30}}}, {"407"}};
+  app::TruthFrame truth{
+      0, {{4, {10, 10, 20, 30}}, {0, {40, 10, 20, 30}}, {7, {70, 10, 20, 30}}}, {"407"}};
   app::FrameResult result;
-  result.digits = {detection(4, {11, 11, 20, 30}),    // read
-                   detection(6, {40, 10, 20, 30}),    // wrong label: not read, not false
-                   detection(7, {85, 10, 20, 30}),    // IoU 0.14: not read, and false
+  result.digits = {detection(4, {11, 11, 20, 30}),     // read
+                   detection(6, {40, 10, 20, 30}),     // wrong label: not read, not false
+                   detection(7, {85, 10, 20, 30}),     // IoU 0.14: not read, and false
                    detection(1, {200, 200, 10, 30})};  // nowhere near: false
   result.numbers = {{"4", {}, {}}, {"407", {}, {}}};
   app::TruthScore score;
@@ -56,7 +57,8 @@ TEST_CASE("truth: a damaged truth file names the file and line") {
   TempFolder folder("truth-bad");
   {
     std::ofstream out(folder / "bad.jsonl");
-    out << "{\"frame\":0,\"digits\":[]}\n{\"frame\":1,\"digits\":[{\"label\":3,\"box\":[1,2,3]}]}\n";
+    out << "{\"frame\":0,\"digits\":[]}\n{\"frame\":1,\"digits\":[{\"label\":3,\"box\":[1,2,3]}]}"
+           "\n";
   }
   CHECK_THROWS_WITH_AS(app::load_truth(folder / "bad.jsonl"), doctest::Contains("bad.jsonl line 2"),
                        IoError);

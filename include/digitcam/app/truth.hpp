@@ -42,9 +42,9 @@ class TruthScore {
   std::int64_t true_digits() const { return true_digits_; }
   std::int64_t digits_read() const { return digits_read_; }
   std::int64_t false_digits() const { return false_digits_; }
-  double read_rate() const;  // digits_read / true_digits
+  double read_rate() const;     // digits_read / true_digits
   double numbers_rate() const;  // true numbers found among the numbers read
-  std::string text() const;  // "read 1962/2000 digits (98.1%), 0.02 false digits/frame, ..."
+  std::string text() const;     // "read 1962/2000 digits (98.1%), 0.02 false digits/frame, ..."
 
  private:
   std::int64_t frames_ = 0, true_digits_ = 0, digits_read_ = 0, false_digits_ = 0;

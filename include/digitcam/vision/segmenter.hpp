@@ -98,6 +98,11 @@ class Segmenter {
   // Threshold mask of ink of one polarity: the background (closing for dark ink, opening for
   // light) estimated at reduced resolution, minus (plus) the contrast margin, brought back up.
   void threshold(bool dark_ink, cv::Mat& mask);
+  // Whether ink of mean grey ink_mean in box differs enough from the paper in a ring around the
+  // box, and that paper is even compared with the contrast (relative_contrast,
+  // max_paper_variation). stands_on_paper measures ink_mean over one component's pixels.
+  bool on_even_paper(const cv::Rect& box, double ink_mean, bool dark_ink) const;
+  bool stands_on_paper(const cv::Mat& mask, const cv::Rect& box, int label, bool dark_ink) const;
   // Components of `mask` (ink darker than the paper when dark_ink) -> filtered, merged, sorted
   // candidates. short_side: the frame's.
   void analyse(const cv::Mat& mask, bool dark_ink, int short_side, std::vector<Candidate>& out);
