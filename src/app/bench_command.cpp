@@ -5,9 +5,12 @@
 #include <opencv2/imgproc.hpp>
 #include <opencv2/videoio.hpp>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <random>
 
@@ -125,6 +128,36 @@ PipelineRate time_pipeline(vision::Classifier& classifier, const std::vector<cv:
   return rate;
 }
 
+// Resident memory of this process, in KiB (Linux: /proc/self/statm).
+long resident_kib() {
+  std::ifstream statm("/proc/self/statm");
+  long pages_total = 0, pages_resident = 0;
+  statm >> pages_total >> pages_resident;
+  return pages_resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+// A long run on the video looped, as a stand-in for a stream left running: the resident memory
+// after the first pass (buffers grown, tracker settled) and at the end.
+struct Soak {
+  std::int64_t frames = 0;
+  long first_pass_kib = 0;
+  long end_kib = 0;
+};
+
+Soak soak_pipeline(vision::Classifier& classifier, const std::vector<cv::Mat>& frames,
+                   std::int64_t total) {
+  Soak soak;
+  Pipeline pipeline(classifier, load_calibration(default_calibration_path()));
+  for (std::int64_t i = 0; i < total; ++i) {
+    const auto at = static_cast<std::size_t>(i) % frames.size();
+    pipeline.process(frames[at], i, 0.0);
+    if (i + 1 == static_cast<std::int64_t>(frames.size())) soak.first_pass_kib = resident_kib();
+  }
+  soak.frames = total;
+  soak.end_kib = resident_kib();
+  return soak;
+}
+
 double percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -145,8 +178,11 @@ int bench_command(const Arguments& args) {
   std::string video = (resource_paths().samples / "demo.avi").string();
   int threads = 0;
   bool json = false, quick = false;
+  std::int64_t soak_frames = 10000;
   po::options_description options("options");
   options.add_options()("model,m", po::value(&model)->default_value(model), "ONNX model to time")(
+      "soak-frames", po::value(&soak_frames)->default_value(soak_frames),
+      "frames of the looped video for the memory figure")(
       "quick", po::bool_switch(&quick), "fewer repeats (for smoke tests; figures are noisier)")(
       "json", po::bool_switch(&json), "print one JSON object");
   add_threads_option(options, threads);
@@ -177,6 +213,11 @@ int bench_command(const Arguments& args) {
   const PipelineRate at_720 =
       time_pipeline(*native, scaled(decoded.frames, {1280, 720}), video_repeats);
 
+  const Soak soak =
+      soak_pipeline(*native, decoded.frames,
+                    std::max<std::int64_t>(quick ? 400 : soak_frames,
+                                           2 * static_cast<std::int64_t>(decoded.frames.size())));
+
   const double native_b1_us = native_b1 * 1e6, opencv_b1_us = opencv_b1 * 1e6;
   const double native_b64_per_s = 64.0 / native_b64, opencv_b64_per_s = 64.0 / opencv_b64;
   char text[1024];
@@ -187,12 +228,14 @@ int bench_command(const Arguments& args) {
                   "\"opencv_b64_per_s\": %.0f, \"b64_throughput_ratio\": %.3f, "
                   "\"video\": \"%s\", \"decode_fps\": %.1f, \"pipeline_fps\": %.1f, "
                   "\"pipeline_p99_ms\": %.2f, \"pipeline_720p_fps\": %.1f, "
-                  "\"pipeline_720p_p99_ms\": %.2f}\n",
+                  "\"pipeline_720p_p99_ms\": %.2f, \"soak_frames\": %lld, "
+                  "\"soak_rss_first_pass_kib\": %ld, \"soak_rss_end_kib\": %ld}\n",
                   model.c_str(), budget.threads(), native_b1_us, opencv_b1_us,
                   native_b1_us / opencv_b1_us, native_b64_per_s, opencv_b64_per_s,
                   native_b64_per_s / opencv_b64_per_s, video.c_str(), decoded.decode_fps,
                   at_640.fps, percentile(at_640.latencies_ms, 0.99), at_720.fps,
-                  percentile(at_720.latencies_ms, 0.99));
+                  percentile(at_720.latencies_ms, 0.99), static_cast<long long>(soak.frames),
+                  soak.first_pass_kib, soak.end_kib);
   } else {
     std::snprintf(text, sizeof text,
                   "model %s, %d threads, medians of %d runs\n"
@@ -201,12 +244,15 @@ int bench_command(const Arguments& args) {
                   "batch-64 rate     %8.0f /s %8.0f /s   %.2fx (higher is better)\n"
                   "video %s: decodes at %.1f frames/s\n"
                   "pipeline (frames in memory): %.1f frames/s, p99 %.2f ms at 640x480; "
-                  "%.1f frames/s, p99 %.2f ms at 1280x720\n",
+                  "%.1f frames/s, p99 %.2f ms at 1280x720\n"
+                  "memory over %lld frames of the video looped: %ld KiB resident after the first "
+                  "pass, %ld KiB at the end\n",
                   model.c_str(), budget.threads(), s.repeats, native_b1_us, opencv_b1_us,
                   native_b1_us / opencv_b1_us, native_b64_per_s, opencv_b64_per_s,
                   native_b64_per_s / opencv_b64_per_s, video.c_str(), decoded.decode_fps,
                   at_640.fps, percentile(at_640.latencies_ms, 0.99), at_720.fps,
-                  percentile(at_720.latencies_ms, 0.99));
+                  percentile(at_720.latencies_ms, 0.99), static_cast<long long>(soak.frames),
+                  soak.first_pass_kib, soak.end_kib);
   }
   std::cout << text;
   return 0;

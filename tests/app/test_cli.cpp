@@ -68,8 +68,10 @@ TEST_CASE("cli: a truncated MNIST file is exit code 3 and names the file") {
 TEST_CASE("cli: train writes the model, its card and the report; eval reads the model back") {
   TempFolder folder("cli-train");
   const auto model = folder / "small.onnx";
-  auto r = run_digitcam("train --limit 1200 --epochs 1 --batch 32 --augment none --threads 2 "
-                        "--output '" + model.string() + "'");
+  auto r = run_digitcam(
+      "train --limit 1200 --epochs 1 --batch 32 --augment none --threads 2 "
+      "--output '" +
+      model.string() + "'");
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
   CHECK(std::filesystem::exists(model));
   CHECK_FALSE(std::filesystem::exists(model.string() + ".ckpt"));
@@ -80,15 +82,17 @@ TEST_CASE("cli: train writes the model, its card and the report; eval reads the 
     CHECK_MESSAGE(card.find(key) != std::string::npos, "model card lacks " << key);
   }
   for (const char* picture : {"training_curves.png", "confusion.png", "misclassified.png"}) {
-    CHECK_MESSAGE(std::filesystem::file_size(folder / "small.onnx-report" / picture) > 1000, picture);
+    CHECK_MESSAGE(std::filesystem::file_size(folder / "small.onnx-report" / picture) > 1000,
+                  picture);
   }
   CHECK(r.err.find("epoch 1/1") != std::string::npos);
 
   r = run_digitcam("eval --json --limit 1000 --model '" + model.string() + "'");
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
-  for (const char* key : {"\"accuracy\"", "\"precision_macro\"", "\"recall_macro\"",
-                          "\"f1_macro\"", "\"count\": 1000", "\"confusion\""}) {
-    CHECK_MESSAGE(r.out.find(key) != std::string::npos, "eval --json lacks " << key << ": " << r.out);
+  for (const char* key : {"\"accuracy\"", "\"precision_macro\"", "\"recall_macro\"", "\"f1_macro\"",
+                          "\"count\": 1000", "\"confusion\""}) {
+    CHECK_MESSAGE(r.out.find(key) != std::string::npos,
+                  "eval --json lacks " << key << ": " << r.out);
   }
 }
 
@@ -97,4 +101,17 @@ TEST_CASE("cli: an output folder that cannot be written fails before training st
   CHECK(r.exit_code == 3);
   CHECK(r.err.find("/proc/digitcam") != std::string::npos);
   CHECK(r.err.find("epoch") == std::string::npos);
+}
+
+TEST_CASE("cli: bench --json prints every figure, side by side, as numbers") {
+  const auto r = run_digitcam("bench --quick --json --threads 2");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  for (const char* key : {"native_b1_us", "opencv_b1_us", "native_b64_per_s", "opencv_b64_per_s",
+                          "decode_fps", "pipeline_fps", "pipeline_p99_ms", "pipeline_720p_fps",
+                          "pipeline_720p_p99_ms", "soak_rss_end_kib"}) {
+    const std::string quoted = std::string("\"") + key + "\": ";
+    const auto at = r.out.find(quoted);
+    REQUIRE_MESSAGE(at != std::string::npos, "bench --json lacks " << key << ": " << r.out);
+    CHECK_MESSAGE(std::stod(r.out.substr(at + quoted.size())) > 0.0, key);
+  }
 }
