@@ -1,5 +1,7 @@
 #include "digitcam/app/cli.hpp"
 
+#include <opencv2/core/utils/logger.hpp>
+
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
@@ -57,6 +59,9 @@ bool is_run_option(const std::string& text) {
 }  // namespace
 
 int run_cli(int argc, char** argv) {
+  // OpenCV's own warnings (a camera index that does not open, a backend it tried) would add
+  // lines to the one clear error line digitcam prints; real errors still come through.
+  cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_ERROR);
   const Arguments args(argv + std::min(argc, 1), argv + argc);
   const std::string first = args.empty() ? std::string() : args.front();
   if (first == "--help" || first == "-h" || first == "help") {

@@ -231,6 +231,16 @@ std::string time_label(const FrameResult& r) {
   return text;
 }
 
+// A CSV field's quotes doubled (RFC 4180), for file names that hold them.
+std::string csv_escaped(const std::string& text) {
+  std::string out;
+  for (const char c : text) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out;
+}
+
 class CsvWriter {
  public:
   explicit CsvWriter(const std::string& path) : path_(path), out_(path, std::ios::trunc) {
@@ -239,8 +249,9 @@ class CsvWriter {
   }
   void write(const FrameResult& r) {
     for (const auto& d : r.digits) {
-      out_ << '"' << r.name << "\"," << r.frame << ',' << d.label << ',' << d.confidence << ','
-           << d.box.x << ',' << d.box.y << ',' << d.box.width << ',' << d.box.height << '\n';
+      out_ << '"' << csv_escaped(r.name) << "\"," << r.frame << ',' << d.label << ','
+           << d.confidence << ',' << d.box.x << ',' << d.box.y << ',' << d.box.width << ','
+           << d.box.height << '\n';
     }
     out_.flush();
     if (!out_) throw IoError("writing " + path_ + " failed (disk full?)");
@@ -295,7 +306,7 @@ int run_recognizer(const RunOptions& o) {
   Frame frame;
   cv::Mat canvas;
   std::int64_t processed = 0;
-  if (window) cv::namedWindow(window_title, cv::WINDOW_AUTOSIZE);
+  if (window) cv::namedWindow(window_title, cv::WINDOW_AUTOSIZE | cv::WINDOW_GUI_NORMAL);
   while (!quit && stop_requested == 0 && (o.max_frames <= 0 || processed < o.max_frames)) {
     if (!paused) {
       if (!next_frame(frame)) break;
