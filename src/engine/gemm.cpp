@@ -38,8 +38,10 @@ constexpr int kc_max = 384;
 // Packed A per task and packed B per column block; together they sit in L2.
 constexpr std::size_t a_block_bytes = 512 * 1024;
 constexpr std::size_t b_block_bytes = 256 * 1024;
-// Multiply-adds (m*n*k) below which a call runs on the calling thread alone.
-constexpr double serial_work = 32768;
+// Multiply-adds (m*n*k) below which a call runs on the calling thread alone. Every layer of a
+// batch-1 inference is below it: handing a few million multiply-adds to sleeping TBB workers
+// cost more than it saved (digitcam bench: 750 us per crop threaded, 410 us on one thread).
+constexpr double serial_work = 4194304;
 // Multiply-adds above which a call is cut into several tasks per thread, so one core slowed by
 // other work does not hold the whole call back.
 constexpr double balance_work = 4.0e6;
