@@ -42,6 +42,12 @@ constexpr double merge_area_growth = 3.0;     // ... and their union's box is at
 constexpr double merge_height_growth = 1.4;   // ... and this multiple of the taller one's height
                                               // (a 5's detached bar adds a fifth; a digit in
                                               // the next row, or a thumb below, doubles it)
+constexpr double line_min_length = 3.0;       // flat ink chained over this many least digit
+                                              // heights is a ruled line (a digit's bar is as
+                                              // long only on a digit so big that its strokes
+                                              // are too thick to be flat)
+constexpr double line_thin_share = 0.5;       // "flat": a vertical run of ink at most this share
+                                              // of the least digit height
 constexpr double row_tolerance = 0.5;         // centres within this share of a row's height
                                               // belong to that row
 constexpr double contained_share = 0.7;       // a box with this share of its area inside another
@@ -273,15 +279,7 @@ bool Segmenter::on_even_paper(const cv::Rect& box, double ink_mean, bool dark_in
   return contrast >= wanted && variation <= o.max_paper_variation;
 }
 
-void Segmenter::analyse(const cv::Mat& mask, bool dark_ink, int short_side,
-                        std::vector<Candidate>& out) {
-  const SegmenterOptions& o = options_;
-  const double min_height = o.min_height_fraction * short_side;
-  const double max_height = o.max_height_fraction * short_side;
-  const double max_width = max_height * o.max_aspect;
-  const double speck = speck_share * min_height;
-  out.clear();
-
+int Segmenter::label_ink(const cv::Mat& mask) {
   // Components of the ink itself (8-connected), so the holes of 0, 6, 8 and 9 are background and
   // never become components of their own. Labelling runs on the mask pooled 2x2 (any ink ->
   // ink): a quarter of the pixels, and a one-pixel break in a faint stroke is bridged. The ink
@@ -312,6 +310,93 @@ void Segmenter::analyse(const cv::Mat& mask, bool dark_ink, int short_side,
       b[3] = std::max(b[3], y);
     }
   }
+
+  return n;
+}
+
+bool Segmenter::erase_ruled_lines(cv::Mat& mask, int labels, double min_height) {
+  // Pooled px. A "flat" pixel lies in a vertical run of its component's ink at most `thin` tall;
+  // flat pixels chained (8-connected) over more than `line_length` are a ruled line, not a digit's
+  // bar, which is never longer than a digit is tall.
+  const int thin = std::max(2, static_cast<int>(std::lround(line_thin_share * min_height / 2)));
+  const double line_length = line_min_length * min_height / 2;
+  bool erased = false;
+  for (int label = 1; label < labels; ++label) {
+    const std::array<int, 4>& b = bounds_[static_cast<std::size_t>(label)];
+    const cv::Rect box(b[0], b[1], b[2] - b[0] + 1, b[3] - b[1] + 1);
+    if (box.width <= line_length) continue;
+    flat_ink_.create(box.size(), CV_8UC1);
+    flat_ink_ = 0;
+    for (int x = 0; x < box.width; ++x) {
+      int run_start = -1;
+      for (int y = 0; y <= box.height; ++y) {
+        const bool mine = y < box.height && labels_.at<int>(box.y + y, box.x + x) == label;
+        if (mine && run_start < 0) run_start = y;
+        if (!mine && run_start >= 0) {
+          if (y - run_start <= thin) {
+            for (int r = run_start; r < y; ++r) flat_ink_.at<std::uint8_t>(r, x) = 255;
+          }
+          run_start = -1;
+        }
+      }
+    }
+    const int chains = cv::connectedComponentsWithStats(flat_ink_, flat_labels_, flat_stats_,
+                                                        flat_centroids_, 8, CV_32S);
+    for (int chain = 1; chain < chains; ++chain) {
+      if (flat_stats_.at<int>(chain, cv::CC_STAT_WIDTH) <= line_length) continue;
+      const cv::Rect c(flat_stats_.at<int>(chain, cv::CC_STAT_LEFT),
+                       flat_stats_.at<int>(chain, cv::CC_STAT_TOP),
+                       flat_stats_.at<int>(chain, cv::CC_STAT_WIDTH),
+                       flat_stats_.at<int>(chain, cv::CC_STAT_HEIGHT));
+      // The line through the chain (least squares, y on x). Its short flat stretches between
+      // the strokes of digits written across it lie on the same line and go with it; the
+      // strokes themselves cross it in tall runs and stay.
+      double n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
+      for (int y = c.y; y < c.y + c.height; ++y) {
+        for (int x = c.x; x < c.x + c.width; ++x) {
+          if (flat_labels_.at<int>(y, x) != chain) continue;
+          n += 1;
+          sx += x;
+          sy += y;
+          sxx += static_cast<double>(x) * x;
+          sxy += static_cast<double>(x) * y;
+        }
+      }
+      const double denominator = n * sxx - sx * sx;
+      if (denominator <= 0) continue;
+      const double slope = (n * sxy - sx * sy) / denominator;
+      const double offset = (sy - slope * sx) / n;
+      for (int x = 0; x < box.width; ++x) {
+        const double centre = offset + slope * x;
+        const int y0 = std::max(0, static_cast<int>(std::floor(centre - thin)));
+        const int y1 = std::min(box.height - 1, static_cast<int>(std::ceil(centre + thin)));
+        for (int y = y0; y <= y1; ++y) {
+          if (flat_ink_.at<std::uint8_t>(y, x) == 0) continue;
+          const int fy = 2 * (box.y + y), fx = 2 * (box.x + x);
+          for (int dy = 0; dy < 2 && fy + dy < mask.rows; ++dy) {
+            std::uint8_t* m = mask.ptr<std::uint8_t>(fy + dy);
+            for (int dx = 0; dx < 2 && fx + dx < mask.cols; ++dx) m[fx + dx] = 0;
+          }
+        }
+      }
+      erased = true;
+    }
+  }
+  return erased;
+}
+
+void Segmenter::analyse(cv::Mat& mask, bool dark_ink, int short_side, std::vector<Candidate>& out) {
+  const SegmenterOptions& o = options_;
+  const double min_height = o.min_height_fraction * short_side;
+  const double max_height = o.max_height_fraction * short_side;
+  const double max_width = max_height * o.max_aspect;
+  const double speck = speck_share * min_height;
+  out.clear();
+
+  int n = label_ink(mask);
+  // Ruled lines (and straight paper edges) that digits are written across join those digits into
+  // one component: the long flat runs of ink are erased and the ink labelled again.
+  if (erase_ruled_lines(mask, n, min_height)) n = label_ink(mask);
 
   groups_.clear();
   next_label_.assign(static_cast<std::size_t>(n), -1);

@@ -102,16 +102,22 @@ class Segmenter {
   // box, and that paper is even compared with the contrast (relative_contrast,
   // max_paper_variation). stands_on_paper measures ink_mean over one component's pixels.
   bool on_even_paper(const cv::Rect& box, double ink_mean, bool dark_ink) const;
+  // Pools mask 2x2 into pooled_, labels it into labels_ and fills bounds_; returns the count of
+  // labels (the background included).
+  int label_ink(const cv::Mat& mask);
+  // Erases from mask the ruled lines among the labelled components; true when it erased any.
+  bool erase_ruled_lines(cv::Mat& mask, int labels, double min_height);
   bool stands_on_paper(const cv::Mat& mask, const cv::Rect& box, int label, bool dark_ink) const;
   // Components of `mask` (ink darker than the paper when dark_ink) -> filtered, merged, sorted
   // candidates. short_side: the frame's.
-  void analyse(const cv::Mat& mask, bool dark_ink, int short_side, std::vector<Candidate>& out);
+  void analyse(cv::Mat& mask, bool dark_ink, int short_side, std::vector<Candidate>& out);
 
   SegmenterOptions options_;
   cv::Mat gray_, flat_, mask_, labels_;  // working images reused across frames
-  cv::Mat pooled_;                       // the mask at half resolution, labelled into labels_
-  cv::Mat ink_frame_;                    // scratch for the ink masks of candidates, frame-sized
-  cv::Mat converted_;                    // the grey frame when the frame had colour
+  cv::Mat flat_ink_, flat_labels_, flat_stats_, flat_centroids_;  // erase_ruled_lines' images
+  cv::Mat pooled_;     // the mask at half resolution, labelled into labels_
+  cv::Mat ink_frame_;  // scratch for the ink masks of candidates, frame-sized
+  cv::Mat converted_;  // the grey frame when the frame had colour
   cv::Mat small_, closed_, level_small_, level_, light_mask_, kernel_;
   cv::Mat step_high_, step_low_, step_kernel_;
   cv::Mat dark_level_lut_, light_level_lut_;  // background grey -> ink threshold, per polarity
