@@ -77,6 +77,7 @@ PipelineSettings load_calibration(const fs::path& path) {
     read(seg, "relative_contrast", s.segmenter.relative_contrast, 0, 1, path);
     read(seg, "max_stroke_fraction", s.segmenter.max_stroke_fraction, 0, 1, path);
     read(seg, "max_paper_variation", s.segmenter.max_paper_variation, 0, huge, path);
+    read(seg, "erase_ruled_lines", s.segmenter.erase_ruled_lines, 0, 1, path);
   }
   const cv::FileNode norm = fs["normalization"];
   if (!norm.empty()) read(norm, "match_stroke_width", s.match_stroke_width, 0, 1, path);
@@ -122,7 +123,8 @@ void save_calibration(const PipelineSettings& s, const fs::path& path) {
     out << "threshold_offset" << s.segmenter.threshold_offset;
     out << "relative_contrast" << s.segmenter.relative_contrast;
     out << "max_stroke_fraction" << s.segmenter.max_stroke_fraction;
-    out << "max_paper_variation" << s.segmenter.max_paper_variation << "}";
+    out << "max_paper_variation" << s.segmenter.max_paper_variation;
+    out << "erase_ruled_lines" << (s.segmenter.erase_ruled_lines ? 1 : 0) << "}";
     out << "normalization"
         << "{"
         << "match_stroke_width" << (s.match_stroke_width ? 1 : 0) << "}";

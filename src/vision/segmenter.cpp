@@ -314,73 +314,74 @@ int Segmenter::label_ink(const cv::Mat& mask) {
   return n;
 }
 
-bool Segmenter::erase_ruled_lines(cv::Mat& mask, int labels, double min_height) {
-  // Pooled px. A "flat" pixel lies in a vertical run of its component's ink at most `thin` tall;
-  // flat pixels chained (8-connected) over more than `line_length` are a ruled line, not a digit's
-  // bar, which is never longer than a digit is tall.
+bool Segmenter::erase_ruled_lines(cv::Mat& mask, double min_height) {
+  // Pooled px. A "flat" pixel lies in a vertical run of ink at most `thin` tall; flat pixels
+  // chained (8-connected) over more than `line_length` are a ruled line, not a digit's bar.
   const int thin = std::max(2, static_cast<int>(std::lround(line_thin_share * min_height / 2)));
   const double line_length = line_min_length * min_height / 2;
+  // Vertical runs found row by row (one open run per column), so memory is read in order.
+  flat_ink_.create(pooled_.size(), CV_8UC1);
+  flat_ink_ = 0;
+  run_top_.assign(static_cast<std::size_t>(pooled_.cols), -1);
+  for (int y = 0; y <= pooled_.rows; ++y) {
+    const std::uint8_t* p = y < pooled_.rows ? pooled_.ptr<std::uint8_t>(y) : nullptr;
+    for (int x = 0; x < pooled_.cols; ++x) {
+      int& top = run_top_[static_cast<std::size_t>(x)];
+      const bool ink = p != nullptr && p[x] != 0;
+      if (ink && top < 0) top = y;
+      if (ink || top < 0) continue;
+      if (y - top <= thin) {
+        for (int r = top; r < y; ++r) flat_ink_.at<std::uint8_t>(r, x) = 255;
+      }
+      top = -1;
+    }
+  }
+  const int chains = cv::connectedComponentsWithStats(flat_ink_, flat_labels_, flat_stats_,
+                                                      flat_centroids_, 8, CV_32S);
   bool erased = false;
-  for (int label = 1; label < labels; ++label) {
-    const std::array<int, 4>& b = bounds_[static_cast<std::size_t>(label)];
-    const cv::Rect box(b[0], b[1], b[2] - b[0] + 1, b[3] - b[1] + 1);
-    if (box.width <= line_length) continue;
-    flat_ink_.create(box.size(), CV_8UC1);
-    flat_ink_ = 0;
-    for (int x = 0; x < box.width; ++x) {
-      int run_start = -1;
-      for (int y = 0; y <= box.height; ++y) {
-        const bool mine = y < box.height && labels_.at<int>(box.y + y, box.x + x) == label;
-        if (mine && run_start < 0) run_start = y;
-        if (!mine && run_start >= 0) {
-          if (y - run_start <= thin) {
-            for (int r = run_start; r < y; ++r) flat_ink_.at<std::uint8_t>(r, x) = 255;
-          }
-          run_start = -1;
+  for (int chain = 1; chain < chains; ++chain) {
+    if (flat_stats_.at<int>(chain, cv::CC_STAT_WIDTH) <= line_length) continue;
+    const cv::Rect c(flat_stats_.at<int>(chain, cv::CC_STAT_LEFT),
+                     flat_stats_.at<int>(chain, cv::CC_STAT_TOP),
+                     flat_stats_.at<int>(chain, cv::CC_STAT_WIDTH),
+                     flat_stats_.at<int>(chain, cv::CC_STAT_HEIGHT));
+    // The line through the chain (least squares, y on x), followed across the whole ink
+    // component the chain belongs to. Its short flat stretches between the strokes of digits
+    // written across it lie on the same line and go with it; the strokes cross it in tall runs
+    // and stay whole.
+    double n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
+    int component = 0;
+    for (int y = c.y; y < c.y + c.height; ++y) {
+      const int* f = flat_labels_.ptr<int>(y);
+      for (int x = c.x; x < c.x + c.width; ++x) {
+        if (f[x] != chain) continue;
+        component = labels_.at<int>(y, x);
+        n += 1;
+        sx += x;
+        sy += y;
+        sxx += static_cast<double>(x) * x;
+        sxy += static_cast<double>(x) * y;
+      }
+    }
+    const double denominator = n * sxx - sx * sx;
+    if (component <= 0 || denominator <= 0) continue;
+    const double slope = (n * sxy - sx * sy) / denominator;
+    const double offset = (sy - slope * sx) / n;
+    const std::array<int, 4>& b = bounds_[static_cast<std::size_t>(component)];
+    for (int x = b[0]; x <= b[2]; ++x) {
+      const double centre = offset + slope * x;
+      const int y0 = std::max(b[1], static_cast<int>(std::floor(centre - thin)));
+      const int y1 = std::min(b[3], static_cast<int>(std::ceil(centre + thin)));
+      for (int y = y0; y <= y1; ++y) {
+        if (flat_ink_.at<std::uint8_t>(y, x) == 0) continue;
+        const int fy = 2 * y, fx = 2 * x;
+        for (int dy = 0; dy < 2 && fy + dy < mask.rows; ++dy) {
+          std::uint8_t* m = mask.ptr<std::uint8_t>(fy + dy);
+          for (int dx = 0; dx < 2 && fx + dx < mask.cols; ++dx) m[fx + dx] = 0;
         }
       }
     }
-    const int chains = cv::connectedComponentsWithStats(flat_ink_, flat_labels_, flat_stats_,
-                                                        flat_centroids_, 8, CV_32S);
-    for (int chain = 1; chain < chains; ++chain) {
-      if (flat_stats_.at<int>(chain, cv::CC_STAT_WIDTH) <= line_length) continue;
-      const cv::Rect c(flat_stats_.at<int>(chain, cv::CC_STAT_LEFT),
-                       flat_stats_.at<int>(chain, cv::CC_STAT_TOP),
-                       flat_stats_.at<int>(chain, cv::CC_STAT_WIDTH),
-                       flat_stats_.at<int>(chain, cv::CC_STAT_HEIGHT));
-      // The line through the chain (least squares, y on x). Its short flat stretches between
-      // the strokes of digits written across it lie on the same line and go with it; the
-      // strokes themselves cross it in tall runs and stay.
-      double n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
-      for (int y = c.y; y < c.y + c.height; ++y) {
-        for (int x = c.x; x < c.x + c.width; ++x) {
-          if (flat_labels_.at<int>(y, x) != chain) continue;
-          n += 1;
-          sx += x;
-          sy += y;
-          sxx += static_cast<double>(x) * x;
-          sxy += static_cast<double>(x) * y;
-        }
-      }
-      const double denominator = n * sxx - sx * sx;
-      if (denominator <= 0) continue;
-      const double slope = (n * sxy - sx * sy) / denominator;
-      const double offset = (sy - slope * sx) / n;
-      for (int x = 0; x < box.width; ++x) {
-        const double centre = offset + slope * x;
-        const int y0 = std::max(0, static_cast<int>(std::floor(centre - thin)));
-        const int y1 = std::min(box.height - 1, static_cast<int>(std::ceil(centre + thin)));
-        for (int y = y0; y <= y1; ++y) {
-          if (flat_ink_.at<std::uint8_t>(y, x) == 0) continue;
-          const int fy = 2 * (box.y + y), fx = 2 * (box.x + x);
-          for (int dy = 0; dy < 2 && fy + dy < mask.rows; ++dy) {
-            std::uint8_t* m = mask.ptr<std::uint8_t>(fy + dy);
-            for (int dx = 0; dx < 2 && fx + dx < mask.cols; ++dx) m[fx + dx] = 0;
-          }
-        }
-      }
-      erased = true;
-    }
+    erased = true;
   }
   return erased;
 }
@@ -396,7 +397,7 @@ void Segmenter::analyse(cv::Mat& mask, bool dark_ink, int short_side, std::vecto
   int n = label_ink(mask);
   // Ruled lines (and straight paper edges) that digits are written across join those digits into
   // one component: the long flat runs of ink are erased and the ink labelled again.
-  if (erase_ruled_lines(mask, n, min_height)) n = label_ink(mask);
+  if (o.erase_ruled_lines && erase_ruled_lines(mask, min_height)) n = label_ink(mask);
 
   groups_.clear();
   next_label_.assign(static_cast<std::size_t>(n), -1);

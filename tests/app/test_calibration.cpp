@@ -20,6 +20,7 @@ TEST_CASE("calibration: a written file reads back the same settings") {
   s.tracker.max_missed = 9;
   s.reader.max_gap = 0.9;
   s.match_stroke_width = false;
+  s.segmenter.erase_ruled_lines = false;
   app::save_calibration(s, folder / "mine.yml");
   CHECK_FALSE(std::filesystem::exists(folder / "mine.tmp.yml"));
   const app::PipelineSettings back = app::load_calibration(folder / "mine.yml");
@@ -30,6 +31,7 @@ TEST_CASE("calibration: a written file reads back the same settings") {
   CHECK(back.tracker.max_missed == 9);
   CHECK(back.reader.max_gap == doctest::Approx(0.9));
   CHECK_FALSE(back.match_stroke_width);
+  CHECK_FALSE(back.segmenter.erase_ruled_lines);
 }
 
 TEST_CASE("calibration: the committed default file loads and keys left out keep their defaults") {

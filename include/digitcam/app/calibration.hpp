@@ -3,7 +3,8 @@
 // optional; a missing key keeps the built-in default, so an older file still loads. Sections:
 //   segmentation: polarity (auto|dark|light), min_height_fraction, max_height_fraction,
 //                 min_aspect, max_aspect, min_fill, max_fill, block_fraction, threshold_offset,
-//                 relative_contrast, max_stroke_fraction, max_paper_variation
+//                 relative_contrast, max_stroke_fraction, max_paper_variation,
+//                 erase_ruled_lines (0|1)
 //   normalization: match_stroke_width (0|1)
 //   decision:     temperature, reject_threshold
 //   tracker:      min_iou, max_missed, evidence_decay, switch_margin
