@@ -381,7 +381,9 @@ TEST_CASE("segmenter: digits written across ruled lines are separated from the l
     const int y = digit.y + digit.height * 3 / 4;
     cv::line(r, {card.x + 4, y}, {card.x + card.width - 4, y + 6}, 0.45, 2);
   }
-  const Segmentation s = Segmenter().segment(photograph(scene));
+  SegmenterOptions options;
+  options.erase_ruled_lines = true;
+  const Segmentation s = Segmenter(options).segment(photograph(scene));
   const Outcome o = judge(s, scene);
   INFO(describe(s));
   // Where a line crosses a stroke the stroke stays whole, so nearly every digit is found. A
