@@ -73,6 +73,15 @@ class JsonCursor {
         ++i_;
     }
   }
+  // Calls each() for every element of an array.
+  template <class F>
+  void array(F&& each) {
+    expect('[');
+    if (take(']')) return;
+    do each();
+    while (take(','));
+    expect(']');
+  }
   [[noreturn]] void fail(const std::string& what) const {
     throw IoError(where_ + ": " + what + " at character " + std::to_string(i_ + 1) +
                   "; truth files hold {\"frame\":N,\"digits\":[{\"label\":D,\"box\":[x,y,w,h]}]}");
@@ -125,19 +134,9 @@ TruthFrame parse_frame(const std::string& line, const std::string& where, std::i
     if (key == "frame") {
       f.frame = in.integer();
     } else if (key == "digits") {
-      in.expect('[');
-      if (!in.take(']')) {
-        do f.digits.push_back(parse_digit(in));
-        while (in.take(','));
-        in.expect(']');
-      }
+      in.array([&] { f.digits.push_back(parse_digit(in)); });
     } else if (key == "numbers") {
-      in.expect('[');
-      if (!in.take(']')) {
-        do f.numbers.push_back(in.string());
-        while (in.take(','));
-        in.expect(']');
-      }
+      in.array([&] { f.numbers.push_back(in.string()); });
     } else {
       in.skip_value();
     }
