@@ -345,8 +345,7 @@ int run_recognizer(const RunOptions& o) {
         }
         if (window) {
           char hud[160];
-          std::snprintf(hud, sizeof hud,
-                        "%.1f fps  %.1f ms  reject < %.2f  [q]uit [space] [d]ebug [s]nap [+/-]",
+          std::snprintf(hud, sizeof hud, "%.1f fps  %.1f ms  reject < %.2f  (q d s + - space)",
                         summary.fps(), result.latency_ms,
                         pipeline.settings().decision.reject_threshold);
           vision::draw_hud(canvas, hud);

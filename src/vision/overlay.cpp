@@ -17,6 +17,7 @@ const cv::Scalar number_colour(255, 200, 40);  // light blue: numbers read
 const cv::Scalar band_colour(0, 0, 0);
 const cv::Scalar text_colour(255, 255, 255);
 constexpr float unsure_below = 0.9f;
+constexpr double digit_label_scale = 0.75;  // of the HUD's text size
 constexpr double reference_height = 480.0;  // frame height at which scale 1 looks right
 constexpr int crop_zoom = 3;                // debug strip: 28x28 crops shown at 84x84
 constexpr double mask_share = 0.25;         // debug mask: a quarter of the frame's width
@@ -55,8 +56,9 @@ void draw_detections(cv::Mat& image, const std::vector<Detection>& digits,
     } else {
       std::snprintf(text, sizeof text, "%d %.0f%%", d.label, 100.0 * d.confidence);
     }
-    label_at(image, text, {d.box.x, d.box.y + d.box.height + static_cast<int>(16 * scale)}, scale,
-             colour);
+    // Digits in a row sit close together: their labels are drawn smaller than the numbers'.
+    label_at(image, text, {d.box.x, d.box.y + d.box.height + static_cast<int>(14 * scale)},
+             digit_label_scale * scale, colour);
   }
   for (const auto& n : numbers) {
     if (n.digits.size() < 2) continue;  // a lone digit already has its label
