@@ -19,6 +19,7 @@
 #include "digitcam/app/options.hpp"
 #include "digitcam/app/paths.hpp"
 #include "digitcam/app/pipeline.hpp"
+#include "digitcam/app/sinks.hpp"
 #include "digitcam/engine/error.hpp"
 #include "digitcam/engine/parallel.hpp"
 #include "digitcam/train/mnist.hpp"
@@ -38,9 +39,7 @@ struct BenchSettings {
 };
 
 double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t mid = v.size() / 2;
-  return v.size() % 2 == 1 ? v[mid] : 0.5 * (v[mid - 1] + v[mid]);
+  return percentile(std::move(v), 50);
 }
 
 // Median seconds per call of `calls` back-to-back classifications of batch.
@@ -158,12 +157,6 @@ Soak soak_pipeline(vision::Classifier& classifier, const std::vector<cv::Mat>& f
   return soak;
 }
 
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[static_cast<std::size_t>(p * static_cast<double>(v.size() - 1))];
-}
-
 std::vector<cv::Mat> scaled(const std::vector<cv::Mat>& frames, cv::Size size) {
   std::vector<cv::Mat> out(frames.size());
   for (std::size_t i = 0; i < frames.size(); ++i)
@@ -233,8 +226,8 @@ int bench_command(const Arguments& args) {
                   model.c_str(), budget.threads(), native_b1_us, opencv_b1_us,
                   native_b1_us / opencv_b1_us, native_b64_per_s, opencv_b64_per_s,
                   native_b64_per_s / opencv_b64_per_s, video.c_str(), decoded.decode_fps,
-                  at_640.fps, percentile(at_640.latencies_ms, 0.99), at_720.fps,
-                  percentile(at_720.latencies_ms, 0.99), static_cast<long long>(soak.frames),
+                  at_640.fps, percentile(at_640.latencies_ms, 99), at_720.fps,
+                  percentile(at_720.latencies_ms, 99), static_cast<long long>(soak.frames),
                   soak.first_pass_kib, soak.end_kib);
   } else {
     std::snprintf(text, sizeof text,
@@ -250,8 +243,8 @@ int bench_command(const Arguments& args) {
                   model.c_str(), budget.threads(), s.repeats, native_b1_us, opencv_b1_us,
                   native_b1_us / opencv_b1_us, native_b64_per_s, opencv_b64_per_s,
                   native_b64_per_s / opencv_b64_per_s, video.c_str(), decoded.decode_fps,
-                  at_640.fps, percentile(at_640.latencies_ms, 0.99), at_720.fps,
-                  percentile(at_720.latencies_ms, 0.99), static_cast<long long>(soak.frames),
+                  at_640.fps, percentile(at_640.latencies_ms, 99), at_720.fps,
+                  percentile(at_720.latencies_ms, 99), static_cast<long long>(soak.frames),
                   soak.first_pass_kib, soak.end_kib);
   }
   std::cout << text;

@@ -25,28 +25,26 @@ FrameResult Pipeline::process(const cv::Mat& frame, std::int64_t index, double t
   const auto& candidates = segmentation_.candidates;
   const int count = static_cast<int>(candidates.size());
   batch_.resize({count, 1, vision::normalized_side, vision::normalized_side});
-  boxes_.clear();
   predictions_.clear();
   if (count > 0) {
     const vision::NormalizeOptions normalize{segmentation_.polarity, settings_.match_stroke_width};
-    std::vector<char> has_ink(candidates.size());
+    has_ink_.assign(candidates.size(), 0);
     engine::parallel_for(candidates.size(), 1, [&](std::size_t begin, std::size_t end) {
       for (std::size_t i = begin; i < end; ++i) {
-        has_ink[i] = vision::normalize_into(candidates[i].gray, normalize,
-                                            batch_.data() + i * crop_pixels, candidates[i].ink_mask)
-                         ? 1
-                         : 0;
+        has_ink_[i] = vision::normalize_into(
+            candidates[i].gray, normalize, batch_.data() + i * crop_pixels, candidates[i].ink_mask);
       }
     });
     predictions_ = vision::predict(classifier_, batch_, settings_.decision.temperature);
     // A candidate the normaliser found no ink in is not a digit, whatever the network says.
-    std::vector<vision::Prediction> kept;
+    boxes_.clear();
+    inked_.clear();
     for (std::size_t i = 0; i < candidates.size(); ++i) {
-      if (!has_ink[i]) continue;
+      if (!has_ink_[i]) continue;
       boxes_.push_back(candidates[i].box);
-      kept.push_back(predictions_[i]);
+      inked_.push_back(predictions_[i]);
     }
-    result.digits = vision::decide(boxes_, kept, settings_.decision);
+    result.digits = vision::decide(boxes_, inked_, settings_.decision);
   }
   result.digits = tracker_.update(std::move(result.digits));
   result.numbers = vision::read_numbers(result.digits, settings_.reader);

@@ -296,8 +296,11 @@ double RunSummary::fps() const {
 }
 
 double RunSummary::percentile(double p) const {
-  if (latencies_ms_.empty()) return 0.0;
-  std::vector<double> sorted = latencies_ms_;
+  return app::percentile(latencies_ms_, p);
+}
+
+double percentile(std::vector<double> sorted, double p) {
+  if (sorted.empty()) return 0.0;
   std::sort(sorted.begin(), sorted.end());
   const double rank = std::clamp(p, 0.0, 100.0) / 100.0 * static_cast<double>(sorted.size() - 1);
   const auto below = static_cast<std::size_t>(std::floor(rank));

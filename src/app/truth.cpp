@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cstdio>
 #include <fstream>
+#include <vector>
 
 #include "digitcam/engine/error.hpp"
 
@@ -55,23 +56,27 @@ class JsonCursor {
     const char c = s_[i_];
     if (c == '"') {
       string();
-    } else if (c == '{' || c == '[') {
-      const char close = c == '{' ? '}' : ']';
-      ++i_;
-      if (take(close)) return;
-      do {
-        if (c == '{') {
-          string();
-          expect(':');
-        }
-        skip_value();
-      } while (take(','));
-      expect(close);
+    } else if (c == '{') {
+      object([&](const std::string&) { skip_value(); });
+    } else if (c == '[') {
+      array([&] { skip_value(); });
     } else {
       while (i_ < s_.size() &&
              std::string_view(",}] \t\r\n").find(s_[i_]) == std::string_view::npos)
         ++i_;
     }
+  }
+  // Calls each(key) for every key of an object, with the cursor on its value.
+  template <class F>
+  void object(F&& each) {
+    expect('{');
+    if (take('}')) return;
+    do {
+      const std::string key = string();
+      expect(':');
+      each(key);
+    } while (take(','));
+    expect('}');
   }
   // Calls each() for every element of an array.
   template <class F>
@@ -98,27 +103,18 @@ class JsonCursor {
 
 TruthDigit parse_digit(JsonCursor& in) {
   TruthDigit d;
-  in.expect('{');
-  if (in.take('}')) return d;
-  do {
-    const std::string key = in.string();
-    in.expect(':');
+  in.object([&](const std::string& key) {
     if (key == "label") {
       d.label = static_cast<int>(in.integer());
     } else if (key == "box") {
-      int v[4];
-      in.expect('[');
-      for (int k = 0; k < 4; ++k) {
-        if (k > 0) in.expect(',');
-        v[k] = static_cast<int>(in.integer());
-      }
-      in.expect(']');
+      std::vector<int> v;
+      in.array([&] { v.push_back(static_cast<int>(in.integer())); });
+      if (v.size() != 4) in.fail("a box needs 4 numbers, x, y, w, h");
       d.box = {v[0], v[1], v[2], v[3]};
     } else {
       in.skip_value();
     }
-  } while (in.take(','));
-  in.expect('}');
+  });
   return d;
 }
 
@@ -126,11 +122,7 @@ TruthFrame parse_frame(const std::string& line, const std::string& where, std::i
   JsonCursor in(line, where);
   TruthFrame f;
   f.frame = fallback;
-  in.expect('{');
-  if (in.take('}')) return f;
-  do {
-    const std::string key = in.string();
-    in.expect(':');
+  in.object([&](const std::string& key) {
     if (key == "frame") {
       f.frame = in.integer();
     } else if (key == "digits") {
@@ -140,8 +132,7 @@ TruthFrame parse_frame(const std::string& line, const std::string& where, std::i
     } else {
       in.skip_value();
     }
-  } while (in.take(','));
-  in.expect('}');
+  });
   return f;
 }
 

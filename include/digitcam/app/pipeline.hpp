@@ -53,7 +53,10 @@ class Pipeline {
   vision::Segmentation segmentation_;
   engine::Tensor batch_;
   std::vector<vision::Prediction> predictions_;
+  // decide()'s input, reused across frames: the candidates the normaliser found ink in.
+  std::vector<char> has_ink_;
   std::vector<cv::Rect> boxes_;
+  std::vector<vision::Prediction> inked_;
 };
 
 }  // namespace digitcam::app

@@ -71,6 +71,9 @@ class AnnotatedVideoWriter {
   std::int64_t frames_ = 0;
 };
 
+// The p-th percentile (p in 0..100, linear between ranks, as numpy's default); 0 when empty.
+double percentile(std::vector<double> values, double p);
+
 // Totals of a run for the closing line on stderr. Wall time runs from construction to the last
 // add(), so frames/s counts everything the run did between them.
 class RunSummary {
