@@ -153,9 +153,6 @@ cv::Mat photograph(const Scene& scene, std::uint64_t seed = 1) {
   return bgr;
 }
 
-// CPU time of this thread: unlike the wall clock, not stretched by other processes on a busy
-// machine.
-
 double iou(const cv::Rect& a, const cv::Rect& b) {
   const double inter = (a & b).area();
   return inter / (a.area() + b.area() - inter);
