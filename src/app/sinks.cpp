@@ -92,13 +92,6 @@ void append_box(std::string& out, const cv::Rect& box) {
          std::to_string(box.width) + "," + std::to_string(box.height) + "]";
 }
 
-std::string lower_extension(const std::string& path) {
-  std::string e = fs::path(path).extension().string();
-  std::transform(e.begin(), e.end(), e.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return e;
-}
-
 // The four-character code for a video extension; 0 when the extension is not a video.
 int video_fourcc(const std::string& extension) {
   // MJPG is everywhere and every frame stands alone, so a cut-short .avi still plays up to its

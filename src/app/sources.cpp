@@ -57,12 +57,6 @@ std::string seconds_text(double seconds) {
   return s.str();
 }
 
-std::string lower(std::string text) {
-  std::transform(text.begin(), text.end(), text.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return text;
-}
-
 bool all_digits(const std::string& spec) {
   return !spec.empty() &&
          std::all_of(spec.begin(), spec.end(), [](unsigned char c) { return std::isdigit(c); });
@@ -485,8 +479,15 @@ void Source::set_warning(std::string warning) {
   warning_ = std::move(warning);
 }
 
+std::string lower_extension(const std::string& path) {
+  std::string extension = fs::path(path).extension().string();
+  std::transform(extension.begin(), extension.end(), extension.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return extension;
+}
+
 bool is_image_path(const std::string& path) {
-  const std::string extension = lower(fs::path(path).extension().string());
+  const std::string extension = lower_extension(path);
   return std::any_of(std::begin(image_extensions), std::end(image_extensions),
                      [&](const char* e) { return extension == e; });
 }

@@ -76,5 +76,7 @@ std::unique_ptr<Source> open_source(const std::string& spec, const SourceOptions
 
 // Whether path's extension is one of the image formats a folder source reads (any case).
 bool is_image_path(const std::string& path);
+// The file name's extension, lower case, with its dot ("" when there is none).
+std::string lower_extension(const std::string& path);
 
 }  // namespace digitcam::app
