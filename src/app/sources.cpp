@@ -379,71 +379,64 @@ void configure_camera(cv::VideoCapture& capture, const SourceOptions& options) {
   capture.set(cv::CAP_PROP_BUFFERSIZE, camera_buffer_frames);
 }
 
-std::unique_ptr<Source> open_camera(const std::string& spec, const SourceOptions& options) {
-  int index = 0;
-  const auto [end, error] = std::from_chars(spec.data(), spec.data() + spec.size(), index);
-  if (error != std::errc() || end != spec.data() + spec.size()) {
-    throw SourceError("camera index " + spec + " is out of range; give a small number like 0");
-  }
-  const std::string what = "camera " + spec;
-  Opener opener = [index, options] {
-    auto capture = open_with(index, {cv::CAP_V4L2, cv::CAP_ANY});
+// Opens a live source once now (a SourceError with `hint` when it does not open) and hands the
+// opener to the capture thread, which calls it again to reconnect.
+std::unique_ptr<Source> open_live(const std::string& what, Opener opener, const std::string& hint,
+                                  const SourceOptions& options) {
+  auto capture = opener();
+  if (!capture) throw SourceError(what + hint);
+  return std::make_unique<LiveSource>(std::move(capture), std::move(opener), what, options);
+}
+
+// A camera by index or device path, V4L2 first, with the size and rate asked for.
+template <class Device>
+Opener camera_opener(Device device, const SourceOptions& options) {
+  return [device, options] {
+    auto capture = open_with(device, {cv::CAP_V4L2, cv::CAP_ANY});
     if (capture) configure_camera(*capture, options);
     return capture;
   };
-  auto capture = opener();
-  if (!capture) {
-    throw SourceError(what +
-                      " did not open (tried V4L2, ANY); check it is connected and not used by "
-                      "another program, or give a video file");
+}
+
+std::unique_ptr<Source> open_camera(const std::string& spec, const SourceOptions& options) {
+  int index = 0;
+  if (std::from_chars(spec.data(), spec.data() + spec.size(), index).ec != std::errc()) {
+    throw SourceError("camera index " + spec + " is out of range; give a small number like 0");
   }
-  return std::make_unique<LiveSource>(std::move(capture), std::move(opener), what, options);
+  return open_live("camera " + spec, camera_opener(index, options),
+                   " did not open (tried V4L2, ANY); check it is connected and not used by "
+                   "another program, or give a video file",
+                   options);
 }
 
 std::unique_ptr<Source> open_device(const std::string& path, const SourceOptions& options) {
-  const std::string what = "camera " + path;
-  Opener opener = [path, options] {
-    auto capture = open_with(path, {cv::CAP_V4L2, cv::CAP_ANY});
-    if (capture) configure_camera(*capture, options);
-    return capture;
-  };
-  auto capture = opener();
-  if (!capture) {
-    throw SourceError(what +
-                      " did not open (tried V4L2, ANY); check it is a camera and not used by "
-                      "another program");
-  }
-  return std::make_unique<LiveSource>(std::move(capture), std::move(opener), what, options);
+  return open_live("camera " + path, camera_opener(path, options),
+                   " did not open (tried V4L2, ANY); check it is a camera and not used by "
+                   "another program",
+                   options);
 }
 
 std::unique_ptr<Source> open_stream(const std::string& url, const SourceOptions& options) {
-  const std::string what = "stream " + url;
   const int timeout_ms = static_cast<int>(std::max(options.open_timeout_seconds, 0.001) * 1000);
   Opener opener = [url, timeout_ms] {
     return open_with(
         url, {cv::CAP_FFMPEG},
         {cv::CAP_PROP_OPEN_TIMEOUT_MSEC, timeout_ms, cv::CAP_PROP_READ_TIMEOUT_MSEC, timeout_ms});
   };
-  auto capture = opener();
-  if (!capture) {
-    throw SourceError(what + " did not answer within " +
-                      seconds_text(options.open_timeout_seconds) +
-                      " s (or refused); check the address and that the server is running");
-  }
-  return std::make_unique<LiveSource>(std::move(capture), std::move(opener), what, options);
+  return open_live("stream " + url, std::move(opener),
+                   " did not answer within " + seconds_text(options.open_timeout_seconds) +
+                       " s (or refused); check the address and that the server is running",
+                   options);
 }
 
 std::unique_ptr<Source> open_pipeline(const std::string& pipeline, const SourceOptions& options) {
-  const std::string what = "GStreamer pipeline '" + pipeline + "'";
   // No timeouts here: OpenCV's GStreamer backend refuses the timeout properties.
-  Opener opener = [pipeline] { return open_with(pipeline, {cv::CAP_GSTREAMER}); };
-  auto capture = opener();
-  if (!capture) {
-    throw SourceError(what +
-                      " did not start; check its elements exist (gst-inspect-1.0) and that it "
-                      "ends in appsink");
-  }
-  return std::make_unique<LiveSource>(std::move(capture), std::move(opener), what, options);
+  return open_live(
+      "GStreamer pipeline '" + pipeline + "'",
+      [pipeline] { return open_with(pipeline, {cv::CAP_GSTREAMER}); },
+      " did not start; check its elements exist (gst-inspect-1.0) and that it "
+      "ends in appsink",
+      options);
 }
 
 std::unique_ptr<Source> open_folder(const fs::path& folder, const SourceOptions& options) {
