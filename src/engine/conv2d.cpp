@@ -297,8 +297,8 @@ void Conv2D::backward(const Tensor& dy, Tensor& dx) {
         if (!want_dx) continue;
         // dcols_n = W^T dy_n, then scattered back into dx_n.
         float* dcols = item_dcolumns(d);
-        gemm(packed_weights_, Transpose::no, d.plane, 1.0f, dy_item, d.plane, 0.0f, dcols,
-             d.plane, 1);
+        gemm(packed_weights_, Transpose::no, d.plane, 1.0f, dy_item, d.plane, 0.0f, dcols, d.plane,
+             1);
         col2im(d, dcols, dx.item(item));
       }
     }

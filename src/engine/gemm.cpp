@@ -94,8 +94,12 @@ struct Kernels {
 
 // ---- Portable kernel: plain C++ the compiler vectorises for baseline x86-64 or any CPU -----
 
-int ceil_div(int a, int b) { return (a + b - 1) / b; }
-int round_up(int a, int b) { return ceil_div(a, b) * b; }
+int ceil_div(int a, int b) {
+  return (a + b - 1) / b;
+}
+int round_up(int a, int b) {
+  return ceil_div(a, b) * b;
+}
 
 // Both packs walk the stored matrix along its rows, so reads stream through memory whatever
 // the transposition; the panels they fill are small enough to stay in cache while written.
@@ -266,7 +270,8 @@ DIGITCAM_AVX2 void pack_b_avx2(const Operand& b, int k0, int kc, int j0, int col
     const int valid = std::min(nr, cols - q * nr);
     const float* src[nr];
     for (int j = 0; j < nr; ++j) {
-      src[j] = b.data + static_cast<std::ptrdiff_t>(j0 + q * nr + std::min(j, valid - 1)) * b.ld + k0;
+      src[j] =
+          b.data + static_cast<std::ptrdiff_t>(j0 + q * nr + std::min(j, valid - 1)) * b.ld + k0;
     }
     int p = 0;
     for (; p + 8 <= kc; p += 8) {
@@ -323,7 +328,8 @@ DIGITCAM_AVX2 void micro_kernel_avx2(int kc, const float* a, const float* b, flo
   __m256 acc[mr][2];
 #pragma GCC unroll 6
   for (int i = 0; i < mr; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
-  for (int i = 0; i < rows; ++i) _mm_prefetch(c + static_cast<std::ptrdiff_t>(i) * ldc, _MM_HINT_T0);
+  for (int i = 0; i < rows; ++i)
+    _mm_prefetch(c + static_cast<std::ptrdiff_t>(i) * ldc, _MM_HINT_T0);
   for (int p = 0; p < kc; ++p) {
     const __m256 b0 = _mm256_load_ps(b);
     const __m256 b1 = _mm256_load_ps(b + 8);
@@ -354,8 +360,8 @@ DIGITCAM_AVX2 void dot_kernel_avx2(const float* const* a, const float* const* b,
 #pragma GCC unroll 8
   for (int r = 0; r < dot_rows; ++r) {
     for (int c = 0; c < dot_cols; ++c) {
-      acc[r][c] = first ? _mm256_setzero_ps()
-                        : _mm256_loadu_ps(partial + (r * dot_cols + c) * dot_lanes);
+      acc[r][c] =
+          first ? _mm256_setzero_ps() : _mm256_loadu_ps(partial + (r * dot_cols + c) * dot_lanes);
     }
   }
   int p = 0;
@@ -372,8 +378,8 @@ DIGITCAM_AVX2 void dot_kernel_avx2(const float* const* a, const float* const* b,
   }
   if (p < kc) {
     // The tail: lanes past kc are neither read nor added.
-    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(kc - p),
-                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    const __m256i mask =
+        _mm256_cmpgt_epi32(_mm256_set1_epi32(kc - p), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
     __m256 bv[dot_cols];
 #pragma GCC unroll 4
     for (int c = 0; c < dot_cols; ++c) bv[c] = _mm256_maskload_ps(b[c] + p, mask);
@@ -458,7 +464,9 @@ struct Problem {
 };
 
 // Length of every k-block but the last; depends on k alone, which fixes the summation order.
-int k_block(int k) { return ceil_div(k, ceil_div(k, kc_max)); }
+int k_block(int k) {
+  return ceil_div(k, ceil_div(k, kc_max));
+}
 
 // Where a PackedMatrix keeps k-block [k0, k0+kc) of rows [i, ...): the k-blocks follow each
 // other, each holding every mr-row panel of A in turn.
@@ -467,8 +475,8 @@ std::ptrdiff_t packed_offset(int m, int k0, int kc, int i) {
 }
 
 struct Blocking {
-  int kc = 0;        // every k-block but the last has this length; depends on k alone
-  int mc = 0;        // rows per m-block, a multiple of mr
+  int kc = 0;  // every k-block but the last has this length; depends on k alone
+  int mc = 0;  // rows per m-block, a multiple of mr
   int m_blocks = 1;
   int n_panels = 0;  // nr-wide column panels of C
   int n_chunks = 1;  // chunk t owns panels [t*n_panels/n_chunks, (t+1)*n_panels/n_chunks)
@@ -480,8 +488,8 @@ Blocking plan(const Problem& pr, int threads) {
   Blocking bl;
   bl.kc = k_block(pr.k);
   const int mc_cap = std::max(
-      mr, static_cast<int>(a_block_bytes / (sizeof(float) * static_cast<std::size_t>(bl.kc))) /
-              mr * mr);
+      mr, static_cast<int>(a_block_bytes / (sizeof(float) * static_cast<std::size_t>(bl.kc))) / mr *
+              mr);
   bl.m_blocks = ceil_div(pr.m, mc_cap);
   bl.mc = round_up(ceil_div(pr.m, bl.m_blocks), mr);
   bl.n_panels = ceil_div(pr.n, nr);
@@ -490,8 +498,8 @@ Blocking plan(const Problem& pr, int threads) {
   // Split columns first: a column chunk repacks only A (usually the small weight matrix).
   const double work = static_cast<double>(pr.m) * pr.n * pr.k;
   const int wanted = work >= balance_work ? threads * tasks_per_thread : threads;
-  bl.n_chunks = std::clamp(ceil_div(wanted, bl.m_blocks), 1,
-                           std::max(1, bl.n_panels / min_chunk_panels));
+  bl.n_chunks =
+      std::clamp(ceil_div(wanted, bl.m_blocks), 1, std::max(1, bl.n_panels / min_chunk_panels));
   if (bl.tasks() < threads) bl.n_chunks = std::min(bl.n_panels, ceil_div(threads, bl.m_blocks));
   if (bl.tasks() < threads) {
     // Too few columns: cut rows instead.
@@ -511,12 +519,12 @@ void run_task(const Problem& pr, const Blocking& bl, const Kernels& kern, int ta
 
   const int rows = i_end - i_begin;
   const int nc = std::max(
-      nr, static_cast<int>(b_block_bytes / (sizeof(float) * static_cast<std::size_t>(bl.kc))) /
-              nr * nr);
+      nr, static_cast<int>(b_block_bytes / (sizeof(float) * static_cast<std::size_t>(bl.kc))) / nr *
+              nr);
   float* a_pack = pr.a_packed != nullptr
-                     ? nullptr
-                     : pack_buffers.a.reserve(
-                           static_cast<std::size_t>(round_up(rows, mr)) * bl.kc + pack_slack);
+                      ? nullptr
+                      : pack_buffers.a.reserve(
+                            static_cast<std::size_t>(round_up(rows, mr)) * bl.kc + pack_slack);
   float* b_pack = pack_buffers.b.reserve(static_cast<std::size_t>(nc) * bl.kc);
 
   for (int k0 = 0; k0 < pr.k; k0 += bl.kc) {
@@ -580,8 +588,7 @@ void run_dot_task(const Problem& pr, const Kernels& kern, int i_begin, int i_end
           b_rows[c] = pr.b.data + static_cast<std::ptrdiff_t>(j) * pr.b.ld + k0;
         }
         kern.dot(a_rows, b_rows, kc,
-                 partial + static_cast<std::ptrdiff_t>(rt * col_tiles + ct) * tile_floats,
-                 k0 == 0);
+                 partial + static_cast<std::ptrdiff_t>(rt * col_tiles + ct) * tile_floats, k0 == 0);
       }
     }
   }
@@ -662,13 +669,11 @@ Problem problem(Transpose trans_a, Transpose trans_b, int m, int n, int k, float
 
 void gemm(Transpose trans_a, Transpose trans_b, int m, int n, int k, float alpha, const float* a,
           int lda, const float* b, int ldb, float beta, float* c, int ldc) {
-  run(problem(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc),
-      available_threads());
+  run(problem(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc), available_threads());
 }
 
 void gemm_serial(Transpose trans_a, Transpose trans_b, int m, int n, int k, float alpha,
-                 const float* a, int lda, const float* b, int ldb, float beta, float* c,
-                 int ldc) {
+                 const float* a, int lda, const float* b, int ldb, float beta, float* c, int ldc) {
   run(problem(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc), 1);
 }
 
@@ -713,7 +718,9 @@ void gemm_reference(Transpose trans_a, Transpose trans_b, int m, int n, int k, f
   }
 }
 
-const char* gemm_kernel_name() { return active_kernels().name; }
+const char* gemm_kernel_name() {
+  return active_kernels().name;
+}
 
 void gemm_use_portable_kernel(bool portable) {
   force_portable.store(portable, std::memory_order_relaxed);

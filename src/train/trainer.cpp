@@ -3,16 +3,16 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <fstream>
 #include <condition_variable>
 #include <exception>
-#include <mutex>
-#include <thread>
-#include <utility>
+#include <fstream>
 #include <limits>
+#include <mutex>
 #include <numeric>
 #include <random>
 #include <sstream>
+#include <thread>
+#include <utility>
 
 #include "digitcam/engine/error.hpp"
 #include "digitcam/engine/loss.hpp"
@@ -37,7 +37,9 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-int argmax(const float* p, int k) { return static_cast<int>(std::max_element(p, p + k) - p); }
+int argmax(const float* p, int k) {
+  return static_cast<int>(std::max_element(p, p + k) - p);
+}
 
 // Every trained tensor and statistic of the network, in a fixed order.
 std::vector<engine::Param> state_of(engine::Network& net) {
@@ -145,7 +147,8 @@ std::vector<EpochStats> load_checkpoint(const std::filesystem::path& path,
 // Dropout masks depend on (seed, epoch) only, so a resumed epoch draws what the original would.
 void reseed_dropout(engine::Network& net, std::uint64_t seed, int epoch) {
   for (const auto& layer : net.layers()) {
-    if (layer->kind() == "Dropout") layer->initialize(seed * 1'000'003u + static_cast<unsigned>(epoch));
+    if (layer->kind() == "Dropout")
+      layer->initialize(seed * 1'000'003u + static_cast<unsigned>(epoch));
   }
 }
 
@@ -289,7 +292,8 @@ TrainingRun train_network(const TrainOptions& options, const Dataset& data,
                                   static_cast<std::int64_t>(batches) * options.epochs,
                                   options.warmup_fraction};
 
-  if (options.resume && !options.checkpoint.empty() && std::filesystem::exists(options.checkpoint)) {
+  if (options.resume && !options.checkpoint.empty() &&
+      std::filesystem::exists(options.checkpoint)) {
     run.history = load_checkpoint(options.checkpoint, options, net, *optimizer);
     run.resumed_from_epoch = static_cast<int>(run.history.size());
   }
@@ -342,7 +346,8 @@ TrainingRun train_network(const TrainOptions& options, const Dataset& data,
       optimizer->step(params, schedule.at(step));
 
       images_this_run += batch;
-      if (on_progress && (seconds_since(last_report) >= progress_interval_seconds || b + 1 == batches)) {
+      if (on_progress &&
+          (seconds_since(last_report) >= progress_interval_seconds || b + 1 == batches)) {
         last_report = Clock::now();
         const double rate = static_cast<double>(images_this_run) / seconds_since(run_start);
         on_progress({epoch, options.epochs, b + 1, batches, loss_sum / static_cast<double>(seen),
@@ -363,7 +368,8 @@ TrainingRun train_network(const TrainOptions& options, const Dataset& data,
       const Predictions predicted = predict_dataset(net, held, inference_batch);
       std::size_t right = 0;
       for (int i = 0; i < held.count; ++i) {
-        right += predicted.labels[static_cast<std::size_t>(i)] == held.labels[static_cast<std::size_t>(i)];
+        right += predicted.labels[static_cast<std::size_t>(i)] ==
+                 held.labels[static_cast<std::size_t>(i)];
       }
       stats.validation_accuracy = static_cast<double>(right) / held.count;
     }

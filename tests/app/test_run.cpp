@@ -23,7 +23,7 @@ using digitcam::test::TempFolder;
 namespace fs = std::filesystem;
 
 // The targets the recognizer issue sets, and what the tests hold it to.
-constexpr double min_read_rate = 0.97;        // digits read on footage like the samples
+constexpr double min_read_rate = 0.97;  // digits read on footage like the samples
 // On real digit-free video the issue's target is 0.05 false digits per frame; the recognizer does
 // not meet it yet (a tripod-mounted camera and a lamp post in vtest.avi read as steady 1s, about
 // 2.6 per frame). This bound guards the present level against regressions.

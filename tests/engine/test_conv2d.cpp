@@ -131,7 +131,8 @@ TEST_CASE("conv2d: backward adds into the parameter gradients and can skip dx") 
   Tensor untouched({1, 1, 1, 3});
   untouched.fill(7.0f);
   conv.backward(dy, untouched);
-  CHECK_MESSAGE((untouched.shape() == Shape{1, 1, 1, 3}), "seed 30: dx touched without input_gradient");
+  CHECK_MESSAGE((untouched.shape() == Shape{1, 1, 1, 3}),
+                "seed 30: dx touched without input_gradient");
   CHECK(untouched.data()[0] == 7.0f);
   const Tensor& twice_w = *conv.params()[0].grad;
   const Tensor& twice_b = *conv.params()[1].grad;

@@ -1,7 +1,7 @@
 #pragma once
 // 2-D convolution (cross-correlation, as in ONNX Conv with group 1 and dilation 1).
-//   forward:  x [N, IC, H, W]  ->  y [N, OC, OH, OW],  OH = (H + pad_top + pad_bottom - KH) / SH + 1
-//   cache:    pointer to x (backward rebuilds each item's im2col matrix cols_n [IC*KH*KW, OH*OW]
+//   forward:  x [N, IC, H, W]  ->  y [N, OC, OH, OW],  OH = (H + pad_top + pad_bottom - KH) / SH +
+//   1 cache:    pointer to x (backward rebuilds each item's im2col matrix cols_n [IC*KH*KW, OH*OW]
 //             in cache rather than keeping the whole batch's)
 //   backward: dx [N, IC, H, W] (col2im of W^T dy); dweight [OC, IC, KH, KW] += dy cols^T;
 //             dbias [1, OC, 1, 1] += sum of dy over N, OH, OW.
@@ -51,8 +51,8 @@ class Conv2D : public Layer {
   Conv2DGeometry geometry_;
   Tensor weight_, bias_, dweight_, dbias_;
   const Tensor* x_ = nullptr;
-  Tensor partial_dweight_;  // backward: weight gradient of each chunk of items
-  Tensor partial_dbias_;    // backward: bias gradient of each chunk of items
+  Tensor partial_dweight_;       // backward: weight gradient of each chunk of items
+  Tensor partial_dbias_;         // backward: bias gradient of each chunk of items
   PackedMatrix packed_weights_;  // W packed for forward; W^T packed for backward's dx
 };
 

@@ -15,11 +15,11 @@ inline constexpr int digit_classes = 10;
 
 // One read digit. label -1 marks a rejected candidate (kept only when asked for).
 struct Detection {
-  cv::Rect box;                                   // frame pixels
-  int label = -1;                                 // 0..9, or -1 when rejected
-  float confidence = 0.0f;                        // calibrated probability of label
+  cv::Rect box;                                      // frame pixels
+  int label = -1;                                    // 0..9, or -1 when rejected
+  float confidence = 0.0f;                           // calibrated probability of label
   std::array<float, digit_classes> probabilities{};  // calibrated, summing to 1
-  int track = -1;                                 // set by the Tracker; -1 before
+  int track = -1;                                    // set by the Tracker; -1 before
 };
 
 struct DecisionOptions {

@@ -11,15 +11,15 @@
 namespace digitcam::vision {
 
 struct ReaderOptions {
-  double max_gap = 1.2;          // horizontal gap between neighbours, in digit heights
-  double min_height_ratio = 0.5;  // shorter / taller of two neighbours
+  double max_gap = 1.2;               // horizontal gap between neighbours, in digit heights
+  double min_height_ratio = 0.5;      // shorter / taller of two neighbours
   double min_vertical_overlap = 0.5;  // overlap of their vertical extents / the shorter height
 };
 
 struct Number {
-  std::string value;          // the digits left to right, e.g. "407"
-  cv::Rect box;               // union of the digits' boxes
-  std::vector<int> digits;    // indices into the detections given, left to right
+  std::string value;        // the digits left to right, e.g. "407"
+  cv::Rect box;             // union of the digits' boxes
+  std::vector<int> digits;  // indices into the detections given, left to right
 };
 
 // Rejected detections (label -1) are ignored. Numbers sorted top-to-bottom, then left-to-right.
