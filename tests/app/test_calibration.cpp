@@ -10,6 +10,14 @@
 using namespace digitcam;
 using digitcam::test::TempFolder;
 
+namespace {
+
+void write_file(const std::filesystem::path& path, const std::string& text) {
+  std::ofstream(path) << text;
+}
+
+}  // namespace
+
 TEST_CASE("calibration: a written file reads back the same settings") {
   TempFolder folder("calibration-roundtrip");
   app::PipelineSettings s;
@@ -39,10 +47,7 @@ TEST_CASE("calibration: the committed default file loads and keys left out keep 
   CHECK(committed.decision.reject_threshold > 0.0f);
   CHECK(committed.decision.reject_threshold < 1.0f);
   TempFolder folder("calibration-partial");
-  {
-    std::ofstream out(folder / "partial.yml");
-    out << "%YAML:1.0\n---\ndecision:\n   reject_threshold: 0.8\n";
-  }
+  write_file(folder / "partial.yml", "%YAML:1.0\n---\ndecision:\n   reject_threshold: 0.8\n");
   const auto partial = app::load_calibration(folder / "partial.yml");
   CHECK(partial.decision.reject_threshold == doctest::Approx(0.8f));
   CHECK(partial.decision.temperature ==
@@ -53,22 +58,13 @@ TEST_CASE("calibration: bad files name the file and the key") {
   TempFolder folder("calibration-bad");
   CHECK_THROWS_WITH_AS(app::load_calibration(folder / "absent.yml"),
                        doctest::Contains("absent.yml"), IoError);
-  {
-    std::ofstream out(folder / "range.yml");
-    out << "%YAML:1.0\n---\ndecision:\n   reject_threshold: 1.5\n";
-  }
+  write_file(folder / "range.yml", "%YAML:1.0\n---\ndecision:\n   reject_threshold: 1.5\n");
   CHECK_THROWS_WITH_AS(app::load_calibration(folder / "range.yml"),
                        doctest::Contains("decision.reject_threshold"), UsageError);
-  {
-    std::ofstream out(folder / "garbage.yml");
-    out << "%YAML:1.0\n---\n: : [ {\n";
-  }
+  write_file(folder / "garbage.yml", "%YAML:1.0\n---\n: : [ {\n");
   CHECK_THROWS_WITH_AS(app::load_calibration(folder / "garbage.yml"),
                        doctest::Contains("garbage.yml"), IoError);
-  {
-    std::ofstream out(folder / "polarity.yml");
-    out << "%YAML:1.0\n---\nsegmentation:\n   polarity: sideways\n";
-  }
+  write_file(folder / "polarity.yml", "%YAML:1.0\n---\nsegmentation:\n   polarity: sideways\n");
   CHECK_THROWS_WITH_AS(app::load_calibration(folder / "polarity.yml"),
                        doctest::Contains("sideways"), UsageError);
 }
