@@ -177,6 +177,136 @@ float sum_of(const float* p, int count) {
          ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
 }
 
+// ---- Winograd F(2x2, 3x3), inference only ------------------------------------------------
+// A 3x3 stride-1 convolution computes each 2x2 output tile from a 4x4 input tile with 16
+// multiplies per channel pair instead of 36 (Lavin & Gray 2015): the weights become
+// U = G g G^T, each input tile V = B^T d B, the 16 products M = U V are 16 plain GEMMs over
+// (channels x tiles), and the output tile is A^T M A. Training keeps im2col, so trained weights
+// do not depend on this path; inference results differ from im2col by float rounding only.
+constexpr int winograd_positions = 16;  // 4x4 transform positions
+// Below this many input channels the GEMMs are too thin to pay for the transforms (the first
+// layer of a digit net has one channel: im2col's single GEMM is faster there).
+constexpr int winograd_min_in_channels = 8;
+// Tiles per task: enough GEMM columns to keep the micro-kernel busy while a task's transformed
+// input (16 x IC x tiles floats) stays in L2.
+constexpr int winograd_tiles_per_task = 128;
+
+bool winograd_applies(const Conv2DGeometry& g) {
+  return g.kernel_h == 3 && g.kernel_w == 3 && g.stride_h == 1 && g.stride_w == 1 &&
+         g.in_channels >= winograd_min_in_channels;
+}
+
+struct WinogradDims {
+  int tiles_h, tiles_w;
+  int tiles() const { return tiles_h * tiles_w; }
+};
+
+WinogradDims winograd_dims(const Dims& d) {
+  return {(d.oh + 1) / 2, (d.ow + 1) / 2};
+}
+
+// u [16][OC][IC] = G g G^T for every 3x3 kernel g of w [OC][IC][3][3].
+void winograd_transform_weights(const float* w, int oc, int ic, float* u) {
+  const std::size_t position_stride = static_cast<std::size_t>(oc) * ic;
+  for (int o = 0; o < oc; ++o) {
+    for (int i = 0; i < ic; ++i) {
+      const float* g = w + (static_cast<std::size_t>(o) * ic + i) * 9;
+      float gg[4][3];  // G g
+      for (int c = 0; c < 3; ++c) {
+        gg[0][c] = g[c];
+        gg[1][c] = 0.5f * (g[c] + g[3 + c] + g[6 + c]);
+        gg[2][c] = 0.5f * (g[c] - g[3 + c] + g[6 + c]);
+        gg[3][c] = g[6 + c];
+      }
+      float* out = u + static_cast<std::size_t>(o) * ic + i;
+      for (int r = 0; r < 4; ++r) {
+        const float row[4] = {gg[r][0], 0.5f * (gg[r][0] + gg[r][1] + gg[r][2]),
+                              0.5f * (gg[r][0] - gg[r][1] + gg[r][2]), gg[r][2]};
+        for (int c = 0; c < 4; ++c) out[(r * 4 + c) * position_stride] = row[c];
+      }
+    }
+  }
+}
+
+// v [16][IC][columns] for `items` items starting at x: column (item * tiles + tile) holds
+// B^T d B of that tile's 4x4 input patch d (zero outside the image).
+void winograd_transform_input(const Dims& d, const WinogradDims& wd, const float* x, int items,
+                              float* v, int columns) {
+  const int ic_count = d.g.in_channels;
+  const std::size_t position_stride = static_cast<std::size_t>(ic_count) * columns;
+  for (int item = 0; item < items; ++item) {
+    for (int ic = 0; ic < ic_count; ++ic) {
+      const float* plane = x + (static_cast<std::size_t>(item) * ic_count + ic) * d.in_plane();
+      float* out = v + static_cast<std::size_t>(ic) * columns + item * wd.tiles();
+      for (int ty = 0; ty < wd.tiles_h; ++ty) {
+        const int y0 = 2 * ty - d.g.pad_top;
+        for (int tx = 0; tx < wd.tiles_w; ++tx, ++out) {
+          const int x0 = 2 * tx - d.g.pad_left;
+          float p[4][4];
+          if (y0 >= 0 && x0 >= 0 && y0 + 4 <= d.h && x0 + 4 <= d.w) {
+            for (int r = 0; r < 4; ++r)
+              for (int c = 0; c < 4; ++c) p[r][c] = plane[(y0 + r) * d.w + x0 + c];
+          } else {
+            for (int r = 0; r < 4; ++r)
+              for (int c = 0; c < 4; ++c) {
+                const int iy = y0 + r, ix = x0 + c;
+                p[r][c] = iy >= 0 && iy < d.h && ix >= 0 && ix < d.w ? plane[iy * d.w + ix] : 0.0f;
+              }
+          }
+          float q[4][4];  // B^T p
+          for (int c = 0; c < 4; ++c) {
+            q[0][c] = p[0][c] - p[2][c];
+            q[1][c] = p[1][c] + p[2][c];
+            q[2][c] = p[2][c] - p[1][c];
+            q[3][c] = p[1][c] - p[3][c];
+          }
+          for (int r = 0; r < 4; ++r) {
+            const float row[4] = {q[r][0] - q[r][2], q[r][1] + q[r][2], q[r][2] - q[r][1],
+                                  q[r][1] - q[r][3]};
+            for (int c = 0; c < 4; ++c) out[(r * 4 + c) * position_stride] = row[c];
+          }
+        }
+      }
+    }
+  }
+}
+
+// y (items from `y`) = A^T m A + bias for every tile, clipped to the output size.
+void winograd_transform_output(const Dims& d, const WinogradDims& wd, const float* m, int items,
+                               int columns, const float* bias, float* y) {
+  const int oc_count = d.g.out_channels;
+  const std::size_t position_stride = static_cast<std::size_t>(oc_count) * columns;
+  for (int item = 0; item < items; ++item) {
+    for (int oc = 0; oc < oc_count; ++oc) {
+      const float* in = m + static_cast<std::size_t>(oc) * columns + item * wd.tiles();
+      float* plane = y + (static_cast<std::size_t>(item) * oc_count + oc) * d.plane;
+      for (int ty = 0; ty < wd.tiles_h; ++ty) {
+        for (int tx = 0; tx < wd.tiles_w; ++tx, ++in) {
+          float s[2][4];  // A^T m
+          for (int c = 0; c < 4; ++c) {
+            const float m0 = in[c * position_stride], m1 = in[(4 + c) * position_stride];
+            const float m2 = in[(8 + c) * position_stride], m3 = in[(12 + c) * position_stride];
+            s[0][c] = m0 + m1 + m2;
+            s[1][c] = m1 - m2 - m3;
+          }
+          const int oy = 2 * ty, ox = 2 * tx;
+          for (int r = 0; r < 2 && oy + r < d.oh; ++r) {
+            float* row = plane + (oy + r) * d.ow + ox;
+            row[0] = s[r][0] + s[r][1] + s[r][2] + bias[oc];
+            if (ox + 1 < d.ow) row[1] = s[r][1] - s[r][2] - s[r][3] + bias[oc];
+          }
+        }
+      }
+    }
+  }
+}
+
+struct WinogradBuffers {
+  Tensor input;    // [16][IC][columns]
+  Tensor product;  // [16][OC][columns]
+};
+thread_local WinogradBuffers winograd_buffers;
+
 void validate(const Conv2DGeometry& g) {
   if (g.in_channels < 1 || g.out_channels < 1 || g.kernel_h < 1 || g.kernel_w < 1 ||
       g.stride_h < 1 || g.stride_w < 1) {
@@ -235,6 +365,10 @@ void Conv2D::forward(const Tensor& x, Tensor& y) {
   const int oc = geometry_.out_channels;
   x_ = &x;
   y.resize(out);
+  if (mode() == Mode::inference && winograd_applies(geometry_)) {
+    forward_winograd(x, y);
+    return;
+  }
 
   // y_n [OC, OH*OW] = W [OC, IC*KH*KW] x cols_n + bias: the gemm writes NCHW directly.
   packed_weights_.pack(Transpose::no, oc, d.k, weight_.data(), d.k);
@@ -254,6 +388,43 @@ void Conv2D::forward(const Tensor& x, Tensor& y) {
   parallel_for(static_cast<std::size_t>(d.n), 1, [&](std::size_t begin, std::size_t end) {
     for (std::size_t item = begin; item < end; ++item) run_item(static_cast<int>(item), 1);
   });
+}
+
+void Conv2D::forward_winograd(const Tensor& x, Tensor& y) {
+  const Dims d = dims_of(geometry_, x.shape());
+  const WinogradDims wd = winograd_dims(d);
+  const int ic = geometry_.in_channels, oc = geometry_.out_channels;
+  // The transformed weights are kept while the weights stay the same; comparing them is cheap
+  // next to the transform and catches every way of writing them (optimizer, loader, tests).
+  const bool current =
+      winograd_source_.shape() == weight_.shape() &&
+      std::equal(weight_.data(), weight_.data() + weight_.size(), winograd_source_.data());
+  if (!current) {
+    winograd_source_ = weight_;
+    Tensor transformed({winograd_positions, 1, oc, ic});
+    winograd_transform_weights(weight_.data(), oc, ic, transformed.data());
+    for (int p = 0; p < winograd_positions; ++p) {
+      winograd_weights_[p].pack(Transpose::no, oc, ic, transformed.item(p), ic);
+    }
+  }
+
+  const int items_per_task = std::max(1, winograd_tiles_per_task / wd.tiles());
+  parallel_for(static_cast<std::size_t>(d.n), static_cast<std::size_t>(items_per_task),
+               [&](std::size_t begin, std::size_t end) {
+                 const int items = static_cast<int>(end - begin);
+                 const int columns = items * wd.tiles();
+                 WinogradBuffers& buffers = winograd_buffers;
+                 buffers.input.resize({winograd_positions, 1, ic, columns});
+                 buffers.product.resize({winograd_positions, 1, oc, columns});
+                 winograd_transform_input(d, wd, x.item(static_cast<int>(begin)), items,
+                                          buffers.input.data(), columns);
+                 for (int p = 0; p < winograd_positions; ++p) {
+                   gemm(winograd_weights_[p], Transpose::no, columns, 1.0f, buffers.input.item(p),
+                        columns, 0.0f, buffers.product.item(p), columns, 1);
+                 }
+                 winograd_transform_output(d, wd, buffers.product.data(), items, columns,
+                                           bias_.data(), y.item(static_cast<int>(begin)));
+               });
 }
 
 void Conv2D::backward(const Tensor& dy, Tensor& dx) {

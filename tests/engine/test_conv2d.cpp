@@ -44,6 +44,11 @@ const ShapeCase odd_cases[] = {
     {{1, 24, 3, 3, 1, 1, 1, 1, 1, 1}, {3, 1, 28, 28}},
     {{32, 64, 3, 3, 1, 1, 0, 0, 0, 0}, {3, 32, 13, 13}},
     {{48, 96, 3, 3, 1, 1, 1, 1, 1, 1}, {1, 48, 7, 7}},
+    // Winograd's territory (3x3, stride 1, 8+ input channels): asymmetric and wide pads, odd
+    // sizes that leave half tiles, and a batch cut into several tasks.
+    {{9, 5, 3, 3, 1, 1, 0, 1, 2, 0}, {2, 9, 6, 9}},
+    {{16, 7, 3, 3, 1, 1, 2, 2, 2, 2}, {5, 16, 4, 5}},
+    {{8, 6, 3, 3, 1, 1, 1, 1, 1, 1}, {7, 8, 13, 13}},
 };
 
 }  // namespace
@@ -97,6 +102,26 @@ TEST_CASE("conv2d: fast path equals the reference on odd shapes, strides and pad
     CHECK_MESSAGE(bad == 0, describe(g, shape, seed) << ": " << bad << " elements differ");
     ++seed;
   }
+}
+
+TEST_CASE("conv2d: inference follows weights changed after a forward pass") {
+  // Winograd keeps transformed weights between calls; a write through weight() must not leave
+  // it computing with the old ones.
+  const Conv2DGeometry g{8, 4, 3, 3, 1, 1, 1, 1, 1, 1};
+  Conv2D conv = seeded_conv(g, 50);
+  Tensor x({2, 8, 7, 7});
+  test::fill_uniform(x, 51);
+  Tensor fast, slow;
+  conv.forward(x, fast);
+  test::fill_uniform(conv.weight(), 52);
+  conv.forward(x, fast);
+  conv2d_forward_reference(g, x, conv.weight(), conv.bias(), slow);
+  REQUIRE(fast.shape() == slow.shape());
+  double largest = 0.0;
+  for (std::size_t i = 0; i < fast.size(); ++i) {
+    largest = std::max(largest, static_cast<double>(std::abs(fast.data()[i] - slow.data()[i])));
+  }
+  CHECK_MESSAGE(largest < 1e-4, "seed 50-52: largest difference " << largest);
 }
 
 TEST_CASE("conv2d: backward matches finite differences for dx, dweight and dbias") {

@@ -5,9 +5,14 @@
 //             in cache rather than keeping the whole batch's)
 //   backward: dx [N, IC, H, W] (col2im of W^T dy); dweight [OC, IC, KH, KW] += dy cols^T;
 //             dbias [1, OC, 1, 1] += sum of dy over N, OH, OW.
+// Inference of 3x3 stride-1 layers with 8 or more input channels uses Winograd F(2x2, 3x3)
+// (16 multiplies per 2x2 output tile and channel pair instead of 36); training and everything else
+// use im2col.
 // The arithmetic is im2col + gemm per item (y_n = W cols_n lands in NCHW as it is), items in
 // parallel; the weight gradient is summed per fixed chunk of items, then over chunks in order,
 // so it is the same for any thread count. conv2d_forward_reference() is the direct 7-loop version.
+
+#include <array>
 
 #include "digitcam/engine/gemm.hpp"
 #include "digitcam/engine/layer.hpp"
@@ -54,6 +59,12 @@ class Conv2D : public Layer {
   Tensor partial_dweight_;       // backward: weight gradient of each chunk of items
   Tensor partial_dbias_;         // backward: bias gradient of each chunk of items
   PackedMatrix packed_weights_;  // W packed for forward; W^T packed for backward's dx
+  // Inference of 3x3 stride-1 layers by Winograd F(2x2, 3x3): the weights it was made from, and
+  // G w G^T packed per transform position.
+  Tensor winograd_source_;
+  std::array<PackedMatrix, 16> winograd_weights_;
+
+  void forward_winograd(const Tensor& x, Tensor& y);
 };
 
 // Direct convolution, the slow obvious version the tests compare the fast path against.
