@@ -190,10 +190,13 @@ constexpr int winograd_min_in_channels = 8;
 // Tiles per task: enough GEMM columns to keep the micro-kernel busy while a task's transformed
 // input (16 x IC x tiles floats) stays in L2.
 constexpr int winograd_tiles_per_task = 128;
+// Largest row of tiles the transforms keep on the stack (outputs up to 256 px wide); wider
+// layers use im2col.
+constexpr int winograd_max_tiles_w = 128;
 
-bool winograd_applies(const Conv2DGeometry& g) {
+bool winograd_applies(const Conv2DGeometry& g, const Dims& d) {
   return g.kernel_h == 3 && g.kernel_w == 3 && g.stride_h == 1 && g.stride_w == 1 &&
-         g.in_channels >= winograd_min_in_channels;
+         g.in_channels >= winograd_min_in_channels && (d.ow + 1) / 2 <= winograd_max_tiles_w;
 }
 
 struct WinogradDims {
@@ -229,41 +232,52 @@ void winograd_transform_weights(const float* w, int oc, int ic, float* u) {
 }
 
 // v [16][IC][columns] for `items` items starting at x: column (item * tiles + tile) holds
-// B^T d B of that tile's 4x4 input patch d (zero outside the image).
+// B^T d B of that tile's 4x4 input patch d (zero outside the image). Both passes of the
+// separable transform run along whole rows of tiles, so the loops vectorise across tiles.
 void winograd_transform_input(const Dims& d, const WinogradDims& wd, const float* x, int items,
                               float* v, int columns) {
   const int ic_count = d.g.in_channels;
   const std::size_t position_stride = static_cast<std::size_t>(ic_count) * columns;
+  const int row_width = 2 * wd.tiles_w + 2;  // the input columns one row of tiles reads
+  float rows[4][2 * winograd_max_tiles_w + 2];
+  float q[4][2 * winograd_max_tiles_w + 2];  // B^T applied down each column of the 4 rows
   for (int item = 0; item < items; ++item) {
     for (int ic = 0; ic < ic_count; ++ic) {
       const float* plane = x + (static_cast<std::size_t>(item) * ic_count + ic) * d.in_plane();
       float* out = v + static_cast<std::size_t>(ic) * columns + item * wd.tiles();
-      for (int ty = 0; ty < wd.tiles_h; ++ty) {
-        const int y0 = 2 * ty - d.g.pad_top;
-        for (int tx = 0; tx < wd.tiles_w; ++tx, ++out) {
-          const int x0 = 2 * tx - d.g.pad_left;
-          float p[4][4];
-          if (y0 >= 0 && x0 >= 0 && y0 + 4 <= d.h && x0 + 4 <= d.w) {
-            for (int r = 0; r < 4; ++r)
-              for (int c = 0; c < 4; ++c) p[r][c] = plane[(y0 + r) * d.w + x0 + c];
-          } else {
-            for (int r = 0; r < 4; ++r)
-              for (int c = 0; c < 4; ++c) {
-                const int iy = y0 + r, ix = x0 + c;
-                p[r][c] = iy >= 0 && iy < d.h && ix >= 0 && ix < d.w ? plane[iy * d.w + ix] : 0.0f;
-              }
+      for (int ty = 0; ty < wd.tiles_h; ++ty, out += wd.tiles_w) {
+        for (int r = 0; r < 4; ++r) {
+          const int iy = 2 * ty - d.g.pad_top + r;
+          float* row = rows[r];
+          if (iy < 0 || iy >= d.h) {
+            std::fill_n(row, row_width, 0.0f);
+            continue;
           }
-          float q[4][4];  // B^T p
-          for (int c = 0; c < 4; ++c) {
-            q[0][c] = p[0][c] - p[2][c];
-            q[1][c] = p[1][c] + p[2][c];
-            q[2][c] = p[2][c] - p[1][c];
-            q[3][c] = p[1][c] - p[3][c];
-          }
-          for (int r = 0; r < 4; ++r) {
-            const float row[4] = {q[r][0] - q[r][2], q[r][1] + q[r][2], q[r][2] - q[r][1],
-                                  q[r][1] - q[r][3]};
-            for (int c = 0; c < 4; ++c) out[(r * 4 + c) * position_stride] = row[c];
+          const float* in = plane + static_cast<std::ptrdiff_t>(iy) * d.w;
+          const int lo = std::min(d.g.pad_left, row_width);
+          const int hi = std::min(row_width, d.g.pad_left + d.w);
+          std::fill_n(row, lo, 0.0f);
+          for (int c = lo; c < hi; ++c) row[c] = in[c - d.g.pad_left];
+          std::fill_n(row + hi, row_width - hi, 0.0f);
+        }
+        for (int c = 0; c < row_width; ++c) {
+          q[0][c] = rows[0][c] - rows[2][c];
+          q[1][c] = rows[1][c] + rows[2][c];
+          q[2][c] = rows[2][c] - rows[1][c];
+          q[3][c] = rows[1][c] - rows[3][c];
+        }
+        for (int k = 0; k < 4; ++k) {
+          const float* qk = q[k];
+          float* v0 = out + (k * 4) * position_stride;
+          float* v1 = v0 + position_stride;
+          float* v2 = v1 + position_stride;
+          float* v3 = v2 + position_stride;
+          for (int tx = 0; tx < wd.tiles_w; ++tx) {
+            const float a = qk[2 * tx], b = qk[2 * tx + 1], c = qk[2 * tx + 2], e = qk[2 * tx + 3];
+            v0[tx] = a - c;
+            v1[tx] = b + c;
+            v2[tx] = c - b;
+            v3[tx] = b - e;
           }
         }
       }
@@ -271,30 +285,39 @@ void winograd_transform_input(const Dims& d, const WinogradDims& wd, const float
   }
 }
 
-// y (items from `y`) = A^T m A + bias for every tile, clipped to the output size.
+// y (items from `y`) = A^T m A + bias for every tile, clipped to the output size; row by row of
+// tiles like the input transform.
 void winograd_transform_output(const Dims& d, const WinogradDims& wd, const float* m, int items,
                                int columns, const float* bias, float* y) {
   const int oc_count = d.g.out_channels;
   const std::size_t position_stride = static_cast<std::size_t>(oc_count) * columns;
+  float s[2][4][winograd_max_tiles_w];  // A^T m: two output rows, four transform columns
+  float out_rows[2][2 * winograd_max_tiles_w];
   for (int item = 0; item < items; ++item) {
     for (int oc = 0; oc < oc_count; ++oc) {
       const float* in = m + static_cast<std::size_t>(oc) * columns + item * wd.tiles();
       float* plane = y + (static_cast<std::size_t>(item) * oc_count + oc) * d.plane;
-      for (int ty = 0; ty < wd.tiles_h; ++ty) {
-        for (int tx = 0; tx < wd.tiles_w; ++tx, ++in) {
-          float s[2][4];  // A^T m
-          for (int c = 0; c < 4; ++c) {
-            const float m0 = in[c * position_stride], m1 = in[(4 + c) * position_stride];
-            const float m2 = in[(8 + c) * position_stride], m3 = in[(12 + c) * position_stride];
-            s[0][c] = m0 + m1 + m2;
-            s[1][c] = m1 - m2 - m3;
+      const float b = bias[oc];
+      for (int ty = 0; ty < wd.tiles_h; ++ty, in += wd.tiles_w) {
+        for (int c = 0; c < 4; ++c) {
+          const float* m0 = in + c * position_stride;
+          const float* m1 = in + (4 + c) * position_stride;
+          const float* m2 = in + (8 + c) * position_stride;
+          const float* m3 = in + (12 + c) * position_stride;
+          for (int tx = 0; tx < wd.tiles_w; ++tx) {
+            s[0][c][tx] = m0[tx] + m1[tx] + m2[tx];
+            s[1][c][tx] = m1[tx] - m2[tx] - m3[tx];
           }
-          const int oy = 2 * ty, ox = 2 * tx;
-          for (int r = 0; r < 2 && oy + r < d.oh; ++r) {
-            float* row = plane + (oy + r) * d.ow + ox;
-            row[0] = s[r][0] + s[r][1] + s[r][2] + bias[oc];
-            if (ox + 1 < d.ow) row[1] = s[r][1] - s[r][2] - s[r][3] + bias[oc];
+        }
+        for (int r = 0; r < 2; ++r) {
+          for (int tx = 0; tx < wd.tiles_w; ++tx) {
+            out_rows[r][2 * tx] = s[r][0][tx] + s[r][1][tx] + s[r][2][tx] + b;
+            out_rows[r][2 * tx + 1] = s[r][1][tx] - s[r][2][tx] - s[r][3][tx] + b;
           }
+        }
+        const int oy = 2 * ty;
+        for (int r = 0; r < 2 && oy + r < d.oh; ++r) {
+          std::copy_n(out_rows[r], d.ow, plane + (oy + r) * d.ow);
         }
       }
     }
@@ -365,7 +388,7 @@ void Conv2D::forward(const Tensor& x, Tensor& y) {
   const int oc = geometry_.out_channels;
   x_ = &x;
   y.resize(out);
-  if (mode() == Mode::inference && winograd_applies(geometry_)) {
+  if (mode() == Mode::inference && winograd_applies(geometry_, d)) {
     forward_winograd(x, y);
     return;
   }

@@ -12,6 +12,9 @@ namespace {
 
 // Planes (one channel of one item) per parallel chunk.
 constexpr std::size_t planes_per_chunk = 16;
+// At least this many input values per task, so a batch-1 layer runs on the calling thread
+// instead of waking workers for a few microseconds of work.
+constexpr std::size_t values_per_chunk = 1 << 15;
 
 void validate(const PoolGeometry& g) {
   if (g.kernel_h < 1 || g.kernel_w < 1 || g.stride_h < 1 || g.stride_w < 1 || g.pad_top < 0 ||
@@ -50,9 +53,31 @@ void pool_plane(const PoolGeometry& g, const float* x, int h, int w, float* y, i
   }
 }
 
+// The common case, 2x2 windows at stride 2 without padding or argmax (inference), written so the
+// compiler vectorises it.
+bool is_plain_2x2(const PoolGeometry& g) {
+  return g.kernel_h == 2 && g.kernel_w == 2 && g.stride_h == 2 && g.stride_w == 2 &&
+         g.pad_top == 0 && g.pad_left == 0 && g.pad_bottom == 0 && g.pad_right == 0;
+}
+
+void pool_plane_2x2(const float* x, int w, float* __restrict y, int oh, int ow) {
+  for (int oy = 0; oy < oh; ++oy) {
+    const float* __restrict top = x + 2 * oy * w;
+    const float* __restrict bottom = top + w;
+    float* __restrict out = y + oy * ow;
+    for (int ox = 0; ox < ow; ++ox) {
+      const float a = std::max(top[2 * ox], top[2 * ox + 1]);
+      const float b = std::max(bottom[2 * ox], bottom[2 * ox + 1]);
+      out[ox] = std::max(a, b);
+    }
+  }
+}
+
 }  // namespace
 
-MaxPool::MaxPool(const PoolGeometry& geometry) : geometry_(geometry) { validate(geometry_); }
+MaxPool::MaxPool(const PoolGeometry& geometry) : geometry_(geometry) {
+  validate(geometry_);
+}
 
 Shape MaxPool::output_shape(const Shape& x) const {
   const int oh = geometry_.out_h(x.h), ow = geometry_.out_w(x.w);
@@ -74,8 +99,14 @@ void MaxPool::forward(const Tensor& x, Tensor& y) {
   const std::size_t in_plane = static_cast<std::size_t>(x_shape_.h) * x_shape_.w;
   const std::size_t out_plane = static_cast<std::size_t>(out.h) * out.w;
   const std::size_t planes = static_cast<std::size_t>(out.n) * out.c;
-  parallel_for(planes, planes_per_chunk, [&](std::size_t begin, std::size_t end) {
+  const std::size_t grain =
+      std::max(planes_per_chunk, values_per_chunk / std::max<std::size_t>(1, in_plane));
+  parallel_for(planes, grain, [&](std::size_t begin, std::size_t end) {
     for (std::size_t p = begin; p < end; ++p) {
+      if (!keep && is_plain_2x2(geometry_)) {
+        pool_plane_2x2(x.data() + p * in_plane, x_shape_.w, y.data() + p * out_plane, out.h, out.w);
+        continue;
+      }
       pool_plane(geometry_, x.data() + p * in_plane, x_shape_.h, x_shape_.w,
                  y.data() + p * out_plane, out.h, out.w,
                  keep ? argmax_.data() + p * out_plane : nullptr);
@@ -121,7 +152,8 @@ void max_pool_forward_reference(const PoolGeometry& g, const Tensor& x, Tensor& 
             for (int kx = 0; kx < g.kernel_w; ++kx) {
               const int iy = oy * g.stride_h - g.pad_top + ky;
               const int ix = ox * g.stride_w - g.pad_left + kx;
-              if (iy >= 0 && iy < s.h && ix >= 0 && ix < s.w) best = std::max(best, x.at(n, c, iy, ix));
+              if (iy >= 0 && iy < s.h && ix >= 0 && ix < s.w)
+                best = std::max(best, x.at(n, c, iy, ix));
             }
           y.at(n, c, oy, ox) = best;
         }

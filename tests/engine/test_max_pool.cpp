@@ -38,19 +38,26 @@ TEST_CASE("max_pool: hand-computed 2x2 stride 2 case") {
 }
 
 TEST_CASE("max_pool: fast path equals the reference on odd shapes, strides and pads") {
-  const PoolGeometry cases[] = {{2, 2, 2, 2, 0, 0, 0, 0}, {3, 3, 2, 2, 1, 1, 1, 1},
-                                {3, 2, 1, 2, 0, 1, 2, 0}, {2, 3, 3, 1, 1, 0, 0, 2}};
+  const PoolGeometry cases[] = {{2, 2, 2, 2, 0, 0, 0, 0},
+                                {3, 3, 2, 2, 1, 1, 1, 1},
+                                {3, 2, 1, 2, 0, 1, 2, 0},
+                                {2, 3, 3, 1, 1, 0, 0, 2}};
   std::uint64_t seed = 1;
   for (const auto& g : cases) {
-    Tensor x({3, 2, 7, 9});
-    test::fill_uniform(x, seed);
-    MaxPool pool(g);
-    Tensor fast, slow;
-    pool.forward(x, fast);
-    max_pool_forward_reference(g, x, slow);
-    REQUIRE(fast.shape() == slow.shape());
-    for (std::size_t i = 0; i < fast.size(); ++i) {
-      REQUIRE_MESSAGE(fast.data()[i] == slow.data()[i], "seed " << seed << " element " << i);
+    // Inference takes a shortcut for plain 2x2 windows; training keeps the argmax path.
+    for (Mode mode : {Mode::inference, Mode::training}) {
+      Tensor x({3, 2, 7, 9});
+      test::fill_uniform(x, seed);
+      MaxPool pool(g);
+      pool.set_mode(mode);
+      Tensor fast, slow;
+      pool.forward(x, fast);
+      max_pool_forward_reference(g, x, slow);
+      REQUIRE(fast.shape() == slow.shape());
+      for (std::size_t i = 0; i < fast.size(); ++i) {
+        REQUIRE_MESSAGE(fast.data()[i] == slow.data()[i],
+                        "seed " << seed << " mode " << static_cast<int>(mode) << " element " << i);
+      }
     }
     ++seed;
   }

@@ -6,7 +6,8 @@
 //              running = (1 - momentum) running + momentum batch (PyTorch's convention;
 //              running_var takes the unbiased variance).
 //   inference: the same with the running statistics.
-//   cache:     normalised x (x_hat) and 1/sqrt(v + eps) per channel.
+//   cache:     normalised x (x_hat) and 1/sqrt(v + eps) per channel; inference keeps only a
+//              pointer to x (one fused scale and shift per channel) and backward rebuilds x_hat.
 //   backward:  dx = gamma inv_std / M (M dy - sum dy - x_hat sum(dy x_hat)), M = N*H*W;
 //              dgamma += sum(dy x_hat), dbeta += sum(dy).  In inference mode dx = dy gamma inv_std.
 
@@ -42,8 +43,12 @@ class BatchNorm : public Layer {
   int channels_;
   float epsilon_, momentum_;
   Tensor gamma_, beta_, dgamma_, dbeta_, running_mean_, running_var_;
+  const Tensor* x_ = nullptr;
   Tensor x_hat_;
   std::vector<float> inv_std_;
+
+  void forward_inference(const Tensor& x, Tensor& y);
+  void rebuild_inference_cache();
 };
 
 }  // namespace digitcam::engine
