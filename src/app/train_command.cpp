@@ -4,9 +4,15 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
 
 #include "digitcam/app/commands.hpp"
 #include "digitcam/app/options.hpp"
@@ -15,10 +21,13 @@
 #include "digitcam/engine/onnx_io.hpp"
 #include "digitcam/engine/parallel.hpp"
 #include "digitcam/train/checksum.hpp"
+#include "digitcam/train/confidence.hpp"
 #include "digitcam/train/digits_sheet.hpp"
 #include "digitcam/train/metrics.hpp"
 #include "digitcam/train/model_card.hpp"
+#include "digitcam/train/negatives.hpp"
 #include "digitcam/train/report.hpp"
+#include "digitcam/train/temperature.hpp"
 #include "digitcam/train/trainer.hpp"
 
 namespace digitcam::app {
@@ -36,6 +45,53 @@ constexpr const char* metrics_file = "metrics.txt";
 constexpr std::size_t montage_limit = 100;
 // Where OpenCV's documentation package puts its sheet of 5000 handwritten digits.
 constexpr const char* digits_sheet_path = "/usr/share/doc/opencv-doc/examples/data/digits.png";
+
+// The reject threshold's rule: the threshold keeps this share of the held-out real digits (the
+// MNIST digits of the validation split) after temperature scaling.
+constexpr double digits_kept = 0.99;
+constexpr int digit_classes = 10;
+
+// Rewrites the values of decision.temperature and decision.reject_threshold in a calibration
+// file in place, leaving every other line (comments, other sections) as it is.
+void update_decision(const fs::path& path, double temperature, double threshold) {
+  std::ifstream in(path);
+  if (!in) throw IoError("cannot read calibration file " + path.string());
+  std::ostringstream text;
+  std::string line;
+  bool in_decision = false;
+  int updated = 0;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line[0] != ' ' && line[0] != '#') in_decision = line == "decision:";
+    const auto key = line.find_first_not_of(' ');
+    const std::string indent = line.substr(0, key == std::string::npos ? 0 : key);
+    char value[64];
+    if (in_decision && line.compare(indent.size(), 12, "temperature:") == 0) {
+      std::snprintf(value, sizeof value, "%.4f", temperature);
+      line = indent + "temperature: " + value;
+      ++updated;
+    } else if (in_decision && line.compare(indent.size(), 17, "reject_threshold:") == 0) {
+      std::snprintf(value, sizeof value, "%.4f", threshold);
+      line = indent + "reject_threshold: " + value;
+      ++updated;
+    }
+    text << line << '\n';
+  }
+  if (updated != 2) {
+    throw IoError("calibration file " + path.string() +
+                  " has no decision.temperature and decision.reject_threshold to update");
+  }
+  const fs::path temporary = path.string() + ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::trunc);
+    out << text.str();
+    if (!out.flush()) throw IoError("cannot write calibration file " + temporary.string());
+  }
+  fs::rename(temporary, path);
+}
+
+std::vector<std::uint8_t> labels_of(const train::Dataset& data) {
+  return data.labels;
+}
 
 std::string percent(double fraction) {
   char buffer[32];
@@ -78,7 +134,8 @@ int train_command(const Arguments& args) {
   std::string mnist = paths.mnist.string(), output = "digits.onnx", report, schedule = "one-cycle",
               augment = o.augment.describe();
   int threads = 0;
-  bool resume = false, no_checkpoint = false;
+  bool resume = false, no_checkpoint = false, no_negatives = false;
+  std::string calibration_out;
   po::options_description options("options");
   options.add_options()("mnist", po::value(&mnist)->default_value(mnist),
                         "folder with MNIST's four IDX files")(
@@ -99,6 +156,10 @@ int train_command(const Arguments& args) {
       "fraction of training images held out for validation")(
       "limit", po::value(&o.limit)->default_value(0), "train on the first N images only (0: all)")(
       "seed", po::value(&o.seed)->default_value(o.seed), "random seed")(
+      "no-negatives", po::bool_switch(&no_negatives),
+      "train the ten digits only (no \"not a digit\" class)")(
+      "calibration", po::value(&calibration_out),
+      "calibration file whose decision.temperature and reject_threshold to update")(
       "output,o", po::value(&output)->default_value(output), "the ONNX model to write")(
       "report", po::value(&report), "folder for report pictures (default: <output>-report)")(
       "resume", po::bool_switch(&resume), "continue from <output>.ckpt after an interruption")(
@@ -114,6 +175,8 @@ int train_command(const Arguments& args) {
   o.schedule = engine::parse_schedule(schedule);
   o.augment = train::parse_augment(augment);
   o.resume = resume;
+  if (no_negatives) o.classes = digit_classes;
+  o.negatives.seed = o.seed;
   const fs::path model_path = output;
   if (!no_checkpoint) o.checkpoint = model_path.string() + ".ckpt";
   const fs::path report_dir =
@@ -128,8 +191,22 @@ int train_command(const Arguments& args) {
 
   engine::ThreadBudget budget(threads);
   std::cerr << "digitcam train: " << o.describe() << ", " << budget.threads() << " threads\n";
-  const train::Dataset training = train::load_mnist(mnist, train::Split::train, o.limit);
+  const train::Dataset digits = train::load_mnist(mnist, train::Split::train, o.limit);
   const train::Dataset test = train::load_mnist(mnist, train::Split::test);
+  train::NegativeSet negatives;
+  if (o.classes > digit_classes) {
+    const auto start = std::chrono::steady_clock::now();
+    negatives = train::make_negatives(digits, test, o.negatives);
+    const auto counts = [](const std::vector<int>& c) {
+      return "scene " + std::to_string(c[0]) + ", glyph " + std::to_string(c[1]) + ", fragment " +
+             std::to_string(c[2]) + ", pair " + std::to_string(c[3]);
+    };
+    std::cerr << "not-a-digit examples: training " << counts(negatives.training_counts)
+              << "; held out " << counts(negatives.held_out_counts) << " ("
+              << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()
+              << " s)\n";
+  }
+  const train::Dataset training = train::concatenate(digits, negatives.training);
 
   ProgressPrinter progress;
   train::TrainingRun run = train::train_network(
@@ -146,7 +223,7 @@ int train_command(const Arguments& args) {
 
   // Test-set figures and the pictures of the report.
   const train::Predictions predicted = train::predict_dataset(run.network, test);
-  train::ConfusionMatrix confusion(run.network.classes());
+  train::ConfusionMatrix confusion(digit_classes);
   std::vector<train::LabelledCrop> wrong;
   for (int i = 0; i < test.count; ++i) {
     const auto k = static_cast<std::size_t>(i);
@@ -158,6 +235,50 @@ int train_command(const Arguments& args) {
   }
   const train::Metrics metrics = train::compute_metrics(confusion);
   std::cerr << train::to_table(metrics);
+
+  // Calibration: the temperature is fitted on the validation split (digits and not-a-digit
+  // examples the weights never trained on), the reject threshold chosen by its rule on the
+  // split's digits, and the ECE reported on the split and on MNIST's test digits.
+  const int classes = run.network.classes();
+  const train::Dataset validation = train::subset(training, run.validation);
+  const std::vector<float> validation_logits = train::dataset_logits(run.network, validation);
+  const double temperature =
+      train::fit_temperature(validation_logits, classes, labels_of(validation));
+  const std::vector<float> test_logits = train::dataset_logits(run.network, test);
+  const auto ece = [&](const std::vector<float>& logits, const train::Dataset& data, double t) {
+    const train::TopOne top = train::top_one(logits, classes, labels_of(data), t);
+    return train::expected_calibration_error(top.confidence, top.correct);
+  };
+  std::vector<float> validation_digits;
+  {
+    const std::vector<float> all = train::digit_confidence(validation_logits, classes, temperature);
+    for (std::size_t i = 0; i < all.size(); ++i)
+      if (validation.labels[i] < digit_classes) validation_digits.push_back(all[i]);
+  }
+  const float threshold = train::threshold_keeping(validation_digits, digits_kept);
+  std::size_t test_not_digit = 0;
+  for (const int top : predicted.top) test_not_digit += top == digit_classes;
+  std::map<std::string, double> calibration_figures = {
+      {"temperature", temperature},
+      {"reject_threshold", threshold},
+      {"ece_validation_before", ece(validation_logits, validation, 1.0)},
+      {"ece_validation_after", ece(validation_logits, validation, temperature)},
+      {"ece_test_before", ece(test_logits, test, 1.0)},
+      {"ece_test_after", ece(test_logits, test, temperature)},
+      {"test_called_not_a_digit", static_cast<double>(test_not_digit) / test.count}};
+  if (negatives.held_out.count > 0) {
+    // Held-out not-a-digit crops that the decision stage would drop: top class "not a digit",
+    // or a best digit below the threshold.
+    const std::vector<float> confidence = train::digit_confidence(
+        train::dataset_logits(run.network, negatives.held_out), classes, temperature);
+    std::size_t dropped = 0;
+    for (const float c : confidence) dropped += !(c >= threshold);
+    calibration_figures["held_out_negatives_rejected"] =
+        static_cast<double>(dropped) / static_cast<double>(confidence.size());
+    calibration_figures["negatives_training"] = negatives.training.count;
+    calibration_figures["negatives_held_out"] = negatives.held_out.count;
+  }
+  for (const auto& [name, value] : calibration_figures) std::cerr << name << ": " << value << '\n';
 
   train::ModelCard card;
   card.model_file = model_path.filename().string();
@@ -175,6 +296,7 @@ int train_command(const Arguments& args) {
   card.machine = train::describe_machine();
   card.date = train::utc_now();
   card.metrics_json = train::to_json(metrics);
+  card.figures.insert(calibration_figures.begin(), calibration_figures.end());
   if (fs::exists(digits_sheet_path)) {
     const train::LabelledImages sheet = train::load_digits_sheet(digits_sheet_path);
     const train::Predictions on_sheet = train::predict_dataset(run.network, sheet.as_dataset());
@@ -194,8 +316,16 @@ int train_command(const Arguments& args) {
   metadata.properties = {{"architecture", o.arch},
                          {"recipe", o.describe()},
                          {"test_accuracy", std::to_string(metrics.accuracy)}};
+  if (classes > digit_classes) {
+    // The eleventh output named, so a user of the ONNX file (OpenCV's dnn, onnxruntime) can tell
+    // it apart; the temperature and threshold travel with the weights.
+    metadata.class_names = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "not_a_digit"};
+  }
+  metadata.properties["temperature"] = std::to_string(temperature);
+  metadata.properties["reject_threshold"] = std::to_string(threshold);
   engine::save_onnx(run.network, model_path, metadata);
   train::write_model_card(card_path, card);
+  if (!calibration_out.empty()) update_decision(calibration_out, temperature, threshold);
   if (!o.checkpoint.empty()) fs::remove(o.checkpoint);
   std::cerr << "wrote " << model_path.string() << ", " << card_path.string() << " and "
             << report_dir.string() << "/ in " << card.training_seconds << " s of training; test "

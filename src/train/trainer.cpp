@@ -32,6 +32,8 @@ constexpr std::uint32_t checkpoint_version = 1;
 constexpr double progress_interval_seconds = 0.5;
 // Batch size of validation and test passes (inference only: larger is faster).
 constexpr int inference_batch = 500;
+// Classes 0..9 are the digits; an eleventh, when present, is "not a digit".
+constexpr int digit_classes = 10;
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -223,6 +225,13 @@ void validate(const TrainOptions& o, const Dataset& data) {
   if (!(o.validation_fraction >= 0.0 && o.validation_fraction < 0.5)) {
     throw UsageError("--validation must be in [0, 0.5)");
   }
+  if (o.classes < 10) throw UsageError("a digit model needs at least 10 classes");
+  for (const std::uint8_t label : data.labels) {
+    if (label >= o.classes) {
+      throw UsageError("training label " + std::to_string(label) + " needs a model of more than " +
+                       std::to_string(o.classes) + " classes");
+    }
+  }
   if (data.count < 2 * o.batch) {
     throw UsageError("only " + std::to_string(data.count) + " training images for batches of " +
                      std::to_string(o.batch) + "; raise --limit or lower --batch");
@@ -233,7 +242,9 @@ void validate(const TrainOptions& o, const Dataset& data) {
 
 std::string TrainOptions::describe() const {
   std::ostringstream s;
-  s << "arch=" << arch << " epochs=" << epochs << " batch=" << batch << " lr=" << learning_rate
+  s << "arch=" << arch;
+  if (classes != 10) s << " classes=" << classes << " negatives=" << negatives.describe();
+  s << " epochs=" << epochs << " batch=" << batch << " lr=" << learning_rate
     << " schedule=" << static_cast<int>(schedule) << " warmup=" << warmup_fraction
     << " optimizer=" << optimizer << " weight_decay=" << weight_decay
     << " label_smoothing=" << label_smoothing << " augment=" << augment.describe()
@@ -244,8 +255,11 @@ std::string TrainOptions::describe() const {
 Predictions predict_dataset(engine::Network& network, const Dataset& data, int batch) {
   network.set_mode(engine::Mode::inference);
   Predictions out;
-  out.labels.resize(static_cast<std::size_t>(data.count));
-  out.confidence.resize(static_cast<std::size_t>(data.count));
+  const auto count = static_cast<std::size_t>(data.count);
+  out.labels.resize(count);
+  out.confidence.resize(count);
+  out.top.resize(count);
+  out.not_digit.resize(count);
   engine::Tensor x, probabilities;
   std::vector<std::size_t> indices;
   for (int start = 0; start < data.count; start += batch) {
@@ -255,12 +269,32 @@ Predictions predict_dataset(engine::Network& network, const Dataset& data, int b
     fill_batch(data, indices, x);
     engine::softmax_rows(network.forward(x), probabilities);
     const int k = probabilities.shape().c;
+    const int digits = std::min(k, digit_classes);
     for (int i = 0; i < size; ++i) {
       const float* p = probabilities.item(i);
-      const int label = argmax(p, k);
-      out.labels[static_cast<std::size_t>(start + i)] = label;
-      out.confidence[static_cast<std::size_t>(start + i)] = p[label];
+      const auto at = static_cast<std::size_t>(start + i);
+      const int label = argmax(p, digits);
+      out.labels[at] = label;
+      out.confidence[at] = p[label];
+      out.top[at] = argmax(p, k);
+      out.not_digit[at] = k > digit_classes ? p[digit_classes] : 0.0f;
     }
+  }
+  return out;
+}
+
+std::vector<float> dataset_logits(engine::Network& network, const Dataset& data, int batch) {
+  network.set_mode(engine::Mode::inference);
+  std::vector<float> out;
+  engine::Tensor x;
+  std::vector<std::size_t> indices;
+  for (int start = 0; start < data.count; start += batch) {
+    const int size = std::min(batch, data.count - start);
+    indices.resize(static_cast<std::size_t>(size));
+    std::iota(indices.begin(), indices.end(), static_cast<std::size_t>(start));
+    fill_batch(data, indices, x);
+    const engine::Tensor& logits = network.forward(x);
+    out.insert(out.end(), logits.data(), logits.data() + logits.size());
   }
   return out;
 }
@@ -268,7 +302,7 @@ Predictions predict_dataset(engine::Network& network, const Dataset& data, int b
 TrainingRun train_network(const TrainOptions& options, const Dataset& data,
                           const ProgressSink& on_progress, const EpochSink& on_epoch) {
   validate(options, data);
-  TrainingRun run{make_architecture(options.arch), {}, 0, 0};
+  TrainingRun run{make_architecture(options.arch, options.classes), {}, 0, 0, {}};
   engine::Network& net = run.network;
   net.initialize(options.seed);
   auto optimizer = engine::make_optimizer(options.optimizer, options.weight_decay);
@@ -283,6 +317,7 @@ TrainingRun train_network(const TrainOptions& options, const Dataset& data,
                                       order.end());
   std::vector<std::size_t> training(order.begin(),
                                     order.end() - static_cast<std::ptrdiff_t>(held_out));
+  run.validation = validation;
   // Each epoch shuffles this fixed order afresh, so an epoch's order depends on (seed, epoch)
   // alone and a resumed run sees the batches the uninterrupted one would have.
   const std::vector<std::size_t> training_order = training;
@@ -368,8 +403,8 @@ TrainingRun train_network(const TrainOptions& options, const Dataset& data,
       const Predictions predicted = predict_dataset(net, held, inference_batch);
       std::size_t right = 0;
       for (int i = 0; i < held.count; ++i) {
-        right += predicted.labels[static_cast<std::size_t>(i)] ==
-                 held.labels[static_cast<std::size_t>(i)];
+        right +=
+            predicted.top[static_cast<std::size_t>(i)] == held.labels[static_cast<std::size_t>(i)];
       }
       stats.validation_accuracy = static_cast<double>(right) / held.count;
     }

@@ -13,12 +13,18 @@
 #include "digitcam/engine/optimizer.hpp"
 #include "digitcam/train/augment.hpp"
 #include "digitcam/train/mnist.hpp"
+#include "digitcam/train/negatives.hpp"
 
 namespace digitcam::train {
 
 struct TrainOptions {
   std::string arch = "default";
-  int epochs = 15;
+  // 11: the digits and "not a digit" (label not_a_digit_label, examples from `negatives` mixed
+  // into the training images, so each batch holds them at their share of the whole set);
+  // 10: digits only.
+  int classes = 11;
+  NegativeOptions negatives;
+  int epochs = 14;  // 15 before the not-a-digit examples: the train target stays within 15 min
   int batch = 64;
   float learning_rate = 3e-3f;
   engine::ScheduleKind schedule = engine::ScheduleKind::one_cycle;
@@ -30,7 +36,7 @@ struct TrainOptions {
   double validation_fraction = 0.05;  // held out from the (limited) training images
   std::size_t limit = 0;              // 0: every training image
   std::uint64_t seed = 1;
-  std::filesystem::path checkpoint;   // empty: no checkpoints
+  std::filesystem::path checkpoint;  // empty: no checkpoints
   bool resume = false;
 
   // One line naming every choice, stored in checkpoints and the model card.
@@ -63,6 +69,7 @@ struct TrainingRun {
   std::vector<EpochStats> history;
   double seconds = 0;  // wall time of this invocation's epochs
   int resumed_from_epoch = 0;
+  std::vector<std::size_t> validation;  // indices into the data of the held-out validation split
 };
 
 using ProgressSink = std::function<void(const Progress&)>;
@@ -73,11 +80,18 @@ using EpochSink = std::function<void(const EpochStats&)>;
 TrainingRun train_network(const TrainOptions& options, const Dataset& data,
                           const ProgressSink& on_progress, const EpochSink& on_epoch);
 
-// Top-1 predictions and probabilities of `network` in inference mode over every image of data.
+// Predictions of `network` in inference mode over every image of data. The digit read is the most
+// probable of the ten digit classes (what accuracy on a set of digits measures); `top` is the
+// most probable of all classes, which is 10 when an 11-class model says "not a digit".
 struct Predictions {
-  std::vector<int> labels;        // predicted
-  std::vector<float> confidence;  // softmax probability of the predicted label
+  std::vector<int> labels;        // most probable digit, 0..9
+  std::vector<float> confidence;  // softmax probability of that digit
+  std::vector<int> top;           // most probable class overall
+  std::vector<float> not_digit;   // probability of "not a digit" (0 for a 10-class model)
 };
 Predictions predict_dataset(engine::Network& network, const Dataset& data, int batch = 500);
+
+// The raw logits of every image, row after row: data.count x classes floats.
+std::vector<float> dataset_logits(engine::Network& network, const Dataset& data, int batch = 500);
 
 }  // namespace digitcam::train
