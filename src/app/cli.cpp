@@ -24,6 +24,8 @@ struct Command {
 constexpr Command commands[] = {
     {"run", "read digits from a camera, video, image, folder or stream (the default command)",
      run_command},
+    {"draw", "draw digits with the mouse and watch them read live, top 3 and all ten bars",
+     draw_command},
     {"eval", "metrics of a model on MNIST's test set, an image folder or OpenCV's digits sheet",
      eval_command},
     {"train", "train a network on MNIST and write it as ONNX with its model card", train_command},

@@ -1,6 +1,8 @@
 #include "digitcam/vision/overlay.hpp"
 
 #include <algorithm>
+#include <array>
+#include <cmath>
 #include <cstdio>
 
 #include <opencv2/imgproc.hpp>
@@ -21,6 +23,24 @@ constexpr double digit_label_scale = 0.75;  // of the HUD's text size
 constexpr double reference_height = 480.0;  // frame height at which scale 1 looks right
 constexpr int crop_zoom = 3;                // debug strip: 28x28 crops shown at 84x84
 constexpr double mask_share = 0.25;         // debug mask: a quarter of the frame's width
+// Reading panel of `digitcam draw`, in panel pixels.
+const cv::Scalar panel_colour(245, 245, 245);
+const cv::Scalar panel_ink(40, 40, 40);
+const cv::Scalar bar_track_colour(225, 225, 225);  // the empty part of a bar
+constexpr int panel_margin = 14;
+constexpr int headline_baseline = 78;
+constexpr double headline_scale = 2.4;  // a digit or number
+constexpr double no_digit_scale = 1.3;  // "no digit" is long: smaller, still the loudest line
+constexpr int headline_thickness = 4;
+constexpr int top_first_baseline = 118;  // the top-3 lines
+constexpr int top_line_step = 24;
+constexpr double panel_text_scale = 0.6;
+constexpr int bars_top = 196;  // ten rows of bars below the top 3
+constexpr int bar_row = 20;
+constexpr int bar_height = 14;
+constexpr int bar_left = 40;        // room for the class digit
+constexpr int bar_right_room = 78;  // room for the percentage
+constexpr int top_count = 3;
 
 double ui_scale(const cv::Mat& image) {
   return std::max(0.5, image.rows / reference_height);
@@ -40,6 +60,9 @@ void label_at(cv::Mat& image, const std::string& text, cv::Point bottom_left, do
 }
 
 }  // namespace
+
+const cv::Scalar reading_bar_colour(200, 120, 40);  // BGR steel blue
+const cv::Scalar reading_winner_colour = sure_colour;
 
 void draw_detections(cv::Mat& image, const std::vector<Detection>& digits,
                      const std::vector<Number>& numbers) {
@@ -101,6 +124,50 @@ void draw_debug_view(cv::Mat& image, const cv::Mat& mask, const engine::Tensor& 
         i < static_cast<int>(labels.size()) ? labels[static_cast<std::size_t>(i)] : -1;
     label_at(image, label < 0 ? "-" : std::to_string(label), {where.x + 2, where.y + 14}, 0.6,
              sure_colour);
+  }
+}
+
+void draw_reading_panel(cv::Mat& panel, const std::string& headline, const Detection* digit) {
+  panel.setTo(panel_colour);
+  const int font = cv::FONT_HERSHEY_SIMPLEX;
+  const double headline_size = digit != nullptr ? headline_scale : no_digit_scale;
+  cv::putText(panel, headline, {panel_margin, headline_baseline}, font, headline_size, panel_ink,
+              headline_thickness, cv::LINE_AA);
+  const int bar_full = panel.cols - bar_left - bar_right_room;
+  std::array<int, digit_classes> order{};
+  for (int c = 0; c < digit_classes; ++c) order[static_cast<std::size_t>(c)] = c;
+  if (digit != nullptr) {
+    const auto& p = digit->probabilities;
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+      return p[static_cast<std::size_t>(a)] > p[static_cast<std::size_t>(b)];
+    });
+    for (int rank = 0; rank < top_count; ++rank) {
+      const int c = order[static_cast<std::size_t>(rank)];
+      char line[48];
+      std::snprintf(line, sizeof line, "%d.  %d   %5.1f%%", rank + 1, c,
+                    100.0 * p[static_cast<std::size_t>(c)]);
+      cv::putText(panel, line, {panel_margin, top_first_baseline + rank * top_line_step}, font,
+                  panel_text_scale, panel_ink, 1, cv::LINE_AA);
+    }
+  }
+  for (int c = 0; c < digit_classes; ++c) {
+    const int y = bars_top + c * bar_row;
+    cv::putText(panel, std::to_string(c), {panel_margin, y + bar_height}, font, panel_text_scale,
+                panel_ink, 1, cv::LINE_AA);
+    cv::rectangle(panel, cv::Rect(bar_left, y, bar_full, bar_height), bar_track_colour, cv::FILLED);
+    if (digit == nullptr) continue;
+    const float probability = digit->probabilities[static_cast<std::size_t>(c)];
+    const int length = static_cast<int>(
+        std::lround(static_cast<float>(bar_full) * std::clamp(probability, 0.f, 1.f)));
+    if (length > 0) {
+      const bool winner = c == order[0];
+      cv::rectangle(panel, cv::Rect(bar_left, y, length, bar_height),
+                    winner ? reading_winner_colour : reading_bar_colour, cv::FILLED);
+    }
+    char value[16];
+    std::snprintf(value, sizeof value, "%.1f%%", 100.0 * probability);
+    cv::putText(panel, value, {bar_left + bar_full + 6, y + bar_height}, font,
+                0.8 * panel_text_scale, panel_ink, 1, cv::LINE_AA);
   }
 }
 

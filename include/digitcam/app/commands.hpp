@@ -10,6 +10,7 @@ namespace digitcam::app {
 using Arguments = std::vector<std::string>;
 
 int run_command(const Arguments& args);
+int draw_command(const Arguments& args);
 int train_command(const Arguments& args);
 int eval_command(const Arguments& args);
 int bench_command(const Arguments& args);
