@@ -11,6 +11,9 @@
 //   demo.avi, demo.truth.jsonl         640x480, 25 fps, 200 frames of a hand-held card
 //   stills/<name>.png, .truth.json     cards and a chalkboard in different scenes and light
 //   photo/<label>_<kind>.png, truth.csv  single digits, the way a user would upload them
+//   board/calibrate.avi, board/test.avi  an unusual scene for `digitcam calibrate`: large digits
+//                                        in a thick light marker on a dark board, two clips
+//   board/<clip>.truth.jsonl             (same scene, different digits)
 // Same seed, same machine: same files, byte for byte.
 
 #include <algorithm>
@@ -54,6 +57,15 @@ constexpr int kVideoHeight = 480;
 constexpr double kVideoFps = 25.0;
 constexpr int kVideoFrames = 200;
 constexpr double kVideoDigitHeight = 50;  // nominal ink height of a digit in the frame, px
+// The marker-board clips (board/): what makes them unusual is the digits' size (about three
+// times the demo's), the marker's stroke (about twice MNIST's share of the digit height) and the
+// polarity (light ink on a dark board), the three things a scene profile is about.
+constexpr int kBoardClipFrames = 60;           // 2.4 s each
+constexpr double kBoardClipDigitHeight = 150;  // ink height in the frame, px (0.31 of 480)
+constexpr double kMarkerThicken = 0.10;        // stroke grown by this share of the ink height
+constexpr int kBoardClipDigitsPerRow = 7;      // two rows the camera pans along
+constexpr double kBoardClipPanMargin = 0.35;   // pan starts and ends this many digit heights
+                                               // beyond the writing's first and last ink
 // Card layout, in card pixels: the card is drawn about twice as finely as it appears.
 constexpr double kDigitInkHeight = 110;      // ink box height of a digit on the card
 constexpr double kDigitHeightJitter = 0.08;  // relative, per digit
@@ -99,6 +111,8 @@ const cv::Scalar kWall{168, 186, 198};
 const cv::Scalar kSkin{122, 152, 204};
 const cv::Scalar kRuledLine{206, 178, 150};
 const cv::Scalar kMarginLine{150, 150, 222};
+const cv::Scalar kSlate{38, 40, 36};          // a dark slate board
+const cv::Scalar kPaleMarker{170, 226, 238};  // a pale yellow paint marker
 
 // ---- Options ------------------------------------------------------------------------------------
 struct Options {
@@ -108,11 +122,12 @@ struct Options {
   fs::path preview;  // when set: demo frames 0 and 100 as PNG here
   std::uint64_t seed = kDefaultSeed;
   int frames = kVideoFrames;
+  std::string only;  // one product (demo, stills, photo, board); empty: all
 };
 
 constexpr const char* kUsage =
     "usage: make_samples [--mnist DIR] [--background VIDEO] [--output DIR] [--seed N]\n"
-    "                    [--frames N] [--preview DIR]\n"
+    "                    [--frames N] [--preview DIR] [--only PRODUCT]\n"
     "Renders digitcam's samples (demo video, stills, single-digit photos, ground truth) from\n"
     "MNIST test digits and a real background video. Same seed, same files.\n"
     "  --mnist DIR         MNIST IDX files (default <source>/data/mnist)\n"
@@ -121,7 +136,9 @@ constexpr const char* kUsage =
     "  --output DIR        where samples go (default <source>/samples)\n"
     "  --seed N            random seed (default 20240607)\n"
     "  --frames N          length of the demo video (default 200)\n"
-    "  --preview DIR       also write demo frames 0 and 100 as PNG into DIR\n";
+    "  --preview DIR       also write demo frames 0 and 100 as PNG into DIR\n"
+    "  --only PRODUCT      render only demo, stills, photo or board (the others are left as\n"
+    "                      they are; each product has its own random stream)\n";
 
 // ---- Small helpers ------------------------------------------------------------------------------
 float smoothstep(float low, float high, float v) {
@@ -247,8 +264,10 @@ struct Glyph {
 };
 
 // A MNIST test digit as pen coverage whose ink box's longest side is `ink_size` px, leaning by
-// `tilt_deg`. MNIST's white-on-black grey levels become a pen stroke with a soft edge.
-cv::Mat1f make_glyph(const Dataset& mnist, int index, double ink_size, double tilt_deg) {
+// `tilt_deg`. MNIST's white-on-black grey levels become a pen stroke with a soft edge. A marker
+// (thicken > 0) grows the stroke by that share of ink_size (grey dilation keeps the soft edge).
+cv::Mat1f make_glyph(const Dataset& mnist, int index, double ink_size, double tilt_deg,
+                     double thicken = 0.0) {
   const cv::Mat1b digit(mnist.rows, mnist.cols,
                         const_cast<std::uint8_t*>(mnist.image(static_cast<std::size_t>(index))));
   const cv::Rect ink = cv::boundingRect(cv::Mat(digit > kMnistInkLevel));
@@ -260,6 +279,11 @@ cv::Mat1f make_glyph(const Dataset& mnist, int index, double ink_size, double ti
   cv::Mat1f big;
   cv::resize(grey, big, cv::Size(), factor, factor, cv::INTER_CUBIC);
   for (float& v : big) v = smoothstep(kPenLow, kPenHigh, v);
+  if (thicken > 0) {
+    const int side = static_cast<int>(std::lround(thicken * ink_size)) | 1;
+    cv::copyMakeBorder(big, big, side, side, side, side, cv::BORDER_CONSTANT, 0);
+    cv::dilate(big, big, cv::getStructuringElement(cv::MORPH_ELLIPSE, {side, side}));
+  }
 
   const int pad = static_cast<int>(0.25 * std::max(big.rows, big.cols));
   cv::Mat1f padded;
@@ -288,7 +312,7 @@ std::vector<int> pick_digits(const Dataset& mnist, int count, cv::RNG& rng) {
 }
 
 // ---- Cards --------------------------------------------------------------------------------------
-enum class Surface { paper, ruled_paper, chalkboard };
+enum class Surface { paper, ruled_paper, chalkboard, marker_board };
 
 struct CardStyle {
   Surface surface = Surface::paper;
@@ -296,6 +320,8 @@ struct CardStyle {
   bool thumb = true;
   int min_rows = 2;
   int max_rows = 3;
+  int row_length = 0;    // digits per row; 0: 3-5, fewer when there are more rows
+  double thicken = 0.0;  // make_glyph's marker thickening
 };
 
 // What the camera sees of the card: a layer (card plus the thumb hanging below it) with colour
@@ -379,7 +405,8 @@ void add_smudges(Card& card, cv::RNG& rng) {
 
 // Lays out 2-3 rows of 3-5 digits (each row one number) and draws them on a card.
 Card make_card(const Dataset& mnist, const CardStyle& style, cv::RNG& rng) {
-  const bool board = style.surface == Surface::chalkboard;
+  const bool chalk = style.surface == Surface::chalkboard;
+  const bool board = chalk || style.surface == Surface::marker_board;
   const int margin_x = board ? kBoardMargin : kCardMarginX;
   const int margin_top = board ? kBoardMargin : kCardMarginTop;
   const int margin_bottom = board ? kBoardMargin : kCardMarginBottom;
@@ -392,7 +419,8 @@ Card make_card(const Dataset& mnist, const CardStyle& style, cv::RNG& rng) {
   double right = 0;
   double first_baseline = 0;
   for (int r = 0; r < row_count; ++r) {
-    const int length = rng.uniform(lengths_low, lengths_high + 1);
+    const int length =
+        style.row_length > 0 ? style.row_length : rng.uniform(lengths_low, lengths_high + 1);
     const double row_height = kDigitInkHeight * (1 + uniform(rng, -1, 1) * kRowHeightJitter);
     const double slope = std::tan(radians(uniform(rng, -kRowSlopeDeg, kRowSlopeDeg)));
     const double x0 = margin_x + uniform(rng, 0, kRowIndentMax) * row_height;
@@ -405,7 +433,8 @@ Card make_card(const Dataset& mnist, const CardStyle& style, cv::RNG& rng) {
       glyph.mnist_index = index;
       glyph.label = mnist.labels[static_cast<std::size_t>(index)];
       const double size = row_height * (1 + uniform(rng, -1, 1) * kDigitHeightJitter);
-      glyph.alpha = make_glyph(mnist, index, size, uniform(rng, -kDigitTiltDeg, kDigitTiltDeg));
+      glyph.alpha = make_glyph(mnist, index, size, uniform(rng, -kDigitTiltDeg, kDigitTiltDeg),
+                               style.thicken);
       const double baseline =
           baseline0 + slope * (x - x0) + uniform(rng, -kBaselineJitter, kBaselineJitter);
       glyph.at = cv::Point(static_cast<int>(std::lround(x)),
@@ -426,7 +455,7 @@ Card make_card(const Dataset& mnist, const CardStyle& style, cv::RNG& rng) {
   const cv::Size layer = card.card_size;
   card.alpha = cv::Mat1f(layer, 0.0F);
   card.alpha.setTo(1.0F);
-  card.image = board ? textured(layer, kBoard, kBoardBlotch, kBoardGrain, rng)
+  card.image = board ? textured(layer, chalk ? kBoard : kSlate, kBoardBlotch, kBoardGrain, rng)
                      : textured(layer, kPaper, kPaperBlotch, kPaperGrain, rng);
   if (style.surface == Surface::ruled_paper) {
     add_ruling(card, kDigitInkHeight * (1 + kRowGap), first_baseline);
@@ -434,13 +463,13 @@ Card make_card(const Dataset& mnist, const CardStyle& style, cv::RNG& rng) {
   if (board) add_smudges(card, rng);
 
   cv::Mat1f grain;
-  if (board) {
+  if (chalk) {
     grain = cv::Mat1f(layer);
     rng.fill(grain, cv::RNG::UNIFORM, 0.35, 1.0);
     cv::GaussianBlur(grain, grain, cv::Size(), 0.8);
   }
   for (const Glyph& g : card.glyphs) {
-    paint(card.image, g.alpha, g.at, style.ink, board ? kChalkOpacity : kInkOpacity, grain);
+    paint(card.image, g.alpha, g.at, style.ink, chalk ? kChalkOpacity : kInkOpacity, grain);
   }
   if (board) add_board_frame(card, rng);
   if (style.thumb) add_thumb(card, rng);
@@ -807,6 +836,94 @@ void make_demo(const Dataset& mnist, const Options& options, cv::RNG& rng) {
   write_text(options.output / "demo.truth.jsonl", lines);
 }
 
+// ---- The marker-board clips
+// ---------------------------------------------------------------------- A camera panning along two
+// rows of large digits written with a thick pale marker on a dark slate board (wooden frame, old
+// writing wiped off, a glare band from a ceiling light). One clip is for `digitcam calibrate`, the
+// other for scoring the profile it writes: same board, marker, light and camera, other digits and
+// another pan.
+void make_board_clip(const Dataset& mnist, const Options& options, const std::string& name,
+                     cv::RNG& rng) {
+  const cv::Size size(kVideoWidth, kVideoHeight);
+  CardStyle style;
+  style.surface = Surface::marker_board;
+  style.ink = kPaleMarker;
+  style.thumb = false;
+  style.min_rows = 2;
+  style.max_rows = 2;
+  style.row_length = kBoardClipDigitsPerRow;
+  style.thicken = kMarkerThicken;
+  const Card card = make_card(mnist, style, rng);
+  const double scale = kBoardClipDigitHeight / kDigitInkHeight;
+  const Prefiltered soft = prefilter(card, scale);
+  // The pan: the writing's first ink starts kBoardClipPanMargin digit heights from the frame's
+  // left edge, its last ink ends as far from the right edge; eased in and out like a hand pan.
+  int first_ink = card.card_size.width, last_ink = 0;
+  for (const Glyph& g : card.glyphs) {
+    first_ink = std::min(first_ink, g.at.x);
+    last_ink = std::max(last_ink, g.at.x + g.alpha.cols);
+  }
+  const double margin = kBoardClipPanMargin * kBoardClipDigitHeight;
+  const double half_card = card.card_size.width / 2.0;
+  const double pan_from = margin - (first_ink - half_card) * scale;
+  const double pan_to = size.width - margin - (last_ink - half_card) * scale;
+  Motion sway;
+  sway.x = waves(rng, {{5, 0.2, 0.4}, {0.8, 3, 5}});
+  sway.y = waves(rng, {{7, 0.15, 0.3}, {0.8, 3, 5}});
+  sway.roll = waves(rng, {{1.5, 0.1, 0.3}});
+  sway.yaw = waves(rng, {{4, 0.1, 0.2}});
+  sway.pitch = waves(rng, {{3, 0.1, 0.2}});
+  sway.zoom = waves(rng, {{0.02, 0.1, 0.3}});
+  const cv::Mat3f wall = textured(size, kWall, 5.0, 2.0, rng);
+
+  fs::create_directories(options.output / "board");
+  const fs::path video = options.output / "board" / (name + ".avi");
+  const fs::path partial = options.output / "board" / (name + ".partial.avi");
+  cv::VideoWriter writer(partial.string(), cv::CAP_FFMPEG,
+                         cv::VideoWriter::fourcc('m', 'p', '4', 'v'), kVideoFps, size);
+  if (!writer.isOpened()) {
+    throw digitcam::IoError("cannot write video " + partial.string() +
+                            " (needs OpenCV's FFmpeg backend with the MPEG-4 encoder)");
+  }
+  std::string lines;
+  for (int i = 0; i < kBoardClipFrames; ++i) {
+    const double t = i / kVideoFps;
+    const float progress =
+        smoothstep(0.0F, 1.0F, static_cast<float>(i) / static_cast<float>(kBoardClipFrames - 1));
+    Pose pose;
+    pose.cx = pan_from + (pan_to - pan_from) * progress + at(sway.x, t);
+    pose.cy = size.height / 2.0 + at(sway.y, t);
+    pose.roll_deg = at(sway.roll, t);
+    pose.yaw_deg = at(sway.yaw, t);
+    pose.pitch_deg = at(sway.pitch, t);
+    pose.scale = scale * (1 + at(sway.zoom, t));
+    const cv::Matx33d homography = card_homography(card, pose, size);
+    Lighting light;
+    light.gradient_x = 0.2;
+    light.gradient_y = -0.1;
+    light.vignette = 0.2;
+    light.tint = {1.0F, 1.0F, 1.0F};
+    // A ceiling light's glare: a soft bright band (negative depth) that stays put on the board,
+    // so it moves across the frame with the pan.
+    light.shadow = true;
+    light.shadow_angle_deg = 75;
+    light.shadow_at = cv::Point2d(pose.cx - 0.15 * card.card_size.width * scale, 0);
+    light.shadow_width = 150;
+    light.shadow_depth = -0.45;
+    const cv::Mat3b frame = render(wall, soft, homography, light, CameraLook{}, rng);
+    writer.write(frame);
+    if (!options.preview.empty() && (i == 0 || i == kBoardClipFrames / 2)) {
+      cv::imwrite((options.preview / ("board_" + name + "_" + std::to_string(i) + ".png")).string(),
+                  frame);
+    }
+    lines += "{\"frame\":" + std::to_string(i) + "," +
+             json_fields(truth_of(card, homography, size)) + "}\n";
+  }
+  writer.release();
+  fs::rename(partial, video);
+  write_text(options.output / "board" / (name + ".truth.jsonl"), lines);
+}
+
 // ---- Stills -------------------------------------------------------------------------------------
 struct Still {
   std::string name;
@@ -966,6 +1083,11 @@ Options parse(int argc, char** argv) {
       options.output = value;
     } else if (arg == "--preview") {
       options.preview = value;
+    } else if (arg == "--only") {
+      if (value != "demo" && value != "stills" && value != "photo" && value != "board") {
+        throw digitcam::UsageError("--only takes demo, stills, photo or board, not " + value);
+      }
+      options.only = value;
     } else if (arg == "--seed" || arg == "--frames") {
       std::size_t used = 0;
       unsigned long long n = 0;
@@ -1012,9 +1134,17 @@ int main(int argc, char** argv) {
     cv::RNG demo_rng(options.seed);
     cv::RNG stills_rng(options.seed + 1);
     cv::RNG photo_rng(options.seed + 2);
-    make_demo(mnist, options, demo_rng);
-    make_stills(mnist, options, stills_rng);
-    make_photos(mnist, options, photo_rng);
+    cv::RNG board_rng(options.seed + 3);
+    const auto wanted = [&](const char* product) {
+      return options.only.empty() || options.only == product;
+    };
+    if (wanted("demo")) make_demo(mnist, options, demo_rng);
+    if (wanted("stills")) make_stills(mnist, options, stills_rng);
+    if (wanted("photo")) make_photos(mnist, options, photo_rng);
+    if (wanted("board")) {
+      make_board_clip(mnist, options, "calibrate", board_rng);
+      make_board_clip(mnist, options, "test", board_rng);
+    }
     std::cerr << "make_samples: wrote " << options.output.string() << "\n";
     return 0;
   } catch (const digitcam::UsageError& e) {

@@ -2,6 +2,18 @@
 
 #include <opencv2/core/persistence.hpp>
 
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <ostream>
+#include <set>
+#include <sstream>
+#include <type_traits>
+
+#include "digitcam/app/paths.hpp"
 #include "digitcam/engine/error.hpp"
 
 namespace digitcam::app {
@@ -22,22 +34,164 @@ std::string polarity_name(vision::Polarity p) {
   return "auto";
 }
 
-// Reads node[key] into value when present; checks lo <= value <= hi.
-template <class T>
-void read(const cv::FileNode& section, const char* key, T& value, double lo, double hi,
-          const fs::path& path) {
-  const cv::FileNode node = section[key];
-  if (node.empty()) return;
-  if (!node.isReal() && !node.isInt()) {
-    throw UsageError(path.string() + ": " + section.name() + "." + key + " must be a number");
+// The calibration file as text, written with FileStorage's `out << key << value` and "{" "}"
+// for sections, but with values as short as they read back exactly (FileStorage writes every
+// double with 16 digits) and with comment lines on top (what calibrate fitted, and why).
+class YamlText {
+ public:
+  explicit YamlText(const std::vector<std::string>& comments) {
+    text_ << "%YAML:1.0\n---\n";
+    for (const std::string& c : comments) text_ << "# " << c << '\n';
   }
-  const double v = static_cast<double>(node);
-  if (!(v >= lo && v <= hi)) {
-    throw UsageError(path.string() + ": " + section.name() + "." + key + " = " + std::to_string(v) +
-                     " is outside " + std::to_string(lo) + " .. " + std::to_string(hi));
+  YamlText& operator<<(const std::string& word) {
+    if (word == "{") {
+      text_ << key_ << ":\n";
+      key_.clear();
+    } else if (word == "}") {
+      key_.clear();
+    } else if (key_.empty()) {
+      key_ = word;
+    } else {
+      value(word);
+    }
+    return *this;
   }
-  value = static_cast<T>(v);
-}
+  YamlText& operator<<(const char* word) { return *this << std::string(word); }
+  // Doubles to 6 significant digits (more than any setting needs; FileStorage would write 16),
+  // floats in their shortest form that reads back to the same float.
+  YamlText& operator<<(double v) { return value(number_text(v, 6)); }
+  YamlText& operator<<(float v) {
+    for (int digits = 6;; ++digits) {
+      const std::string text = number_text(v, digits);
+      if (digits >= 9 || std::strtof(text.c_str(), nullptr) == v) return value(text);
+    }
+  }
+  YamlText& operator<<(int v) { return value(std::to_string(v)); }
+  std::string text() const { return text_.str(); }
+
+ private:
+  static std::string number_text(double v, int digits) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.*g", digits, v);
+    return text;
+  }
+  YamlText& value(const std::string& v) {
+    text_ << "   " << key_ << ": " << v << '\n';
+    key_.clear();
+    return *this;
+  }
+  std::ostringstream text_;
+  std::string key_;
+};
+
+// Reads a file's sections and keys, checking each value's type and range, and keeps the list of
+// keys it looked for, so keys left out (defaults used) and keys it does not know (a typo, a
+// newer file) can be reported.
+class FileReader {
+ public:
+  FileReader(const cv::FileStorage& storage, const fs::path& path)
+      : storage_(storage), path_(path.string()) {}
+
+  // The named top-level section; UsageError when it is there but is not a mapping.
+  cv::FileNode section(const char* name) {
+    sections_.insert(name);
+    const cv::FileNode node = storage_[name];
+    if (!node.empty() && !node.isMap() && !node.isNone()) {
+      throw UsageError(path_ + ": " + name +
+                       " must be a section of 'key: value' lines (see calibration/default.yml)");
+    }
+    return node;
+  }
+
+  // node[key] into value when present, checking lo <= value <= hi (and a whole number for
+  // integer and 0|1 fields); the key is recorded as missing otherwise.
+  template <class T>
+  void read(const cv::FileNode& section, const char* key, T& value, double lo, double hi) {
+    const std::string name = section_name(section) + "." + key;
+    const cv::FileNode node = lookup(section, key, name);
+    if (node.empty()) return;
+    if (!node.isReal() && !node.isInt()) {
+      throw UsageError(path_ + ": " + name + " must be a number" + range_text(lo, hi) +
+                       (node.isString() ? ", not '" + node.string() + "'" : std::string()));
+    }
+    const double v = static_cast<double>(node);
+    if (!(v >= lo && v <= hi)) {
+      throw UsageError(path_ + ": " + name + " = " + number_text(v) + " is outside" +
+                       range_text(lo, hi));
+    }
+    if constexpr (std::is_integral_v<T>) {
+      if (v != std::floor(v)) {
+        throw UsageError(path_ + ": " + name + " = " + number_text(v) + " must be a whole number" +
+                         range_text(lo, hi));
+      }
+    }
+    value = static_cast<T>(v);
+  }
+
+  // segmentation.polarity: a string, auto|dark|light.
+  void read_polarity(const cv::FileNode& section, const char* key, vision::Polarity& value) {
+    const std::string name = section_name(section) + "." + key;
+    const cv::FileNode node = lookup(section, key, name);
+    if (node.empty()) return;
+    if (!node.isString()) {
+      throw UsageError(path_ + ": " + name + " must be auto, dark or light");
+    }
+    try {
+      value = parse_polarity(node.string());
+    } catch (const UsageError& e) {
+      throw UsageError(path_ + ": " + name + ": " + e.what());
+    }
+  }
+
+  // Keys looked for but absent, "section.key", in the order they were looked for.
+  const std::vector<std::string>& missing() const { return missing_; }
+
+  // Sections and keys in the file that nothing looked for.
+  std::vector<std::string> unknown() const {
+    std::vector<std::string> out;
+    const cv::FileNode root = storage_.root();
+    for (const cv::FileNode section : root) {
+      const std::string name = section.name();
+      if (sections_.count(name) == 0) {
+        out.push_back(name);
+        continue;
+      }
+      if (!section.isMap()) continue;
+      for (const cv::FileNode key : section) {
+        if (keys_.count(name + "." + key.name()) == 0) out.push_back(name + "." + key.name());
+      }
+    }
+    return out;
+  }
+
+ private:
+  static std::string section_name(const cv::FileNode& section) {
+    return section.empty() ? std::string() : section.name();
+  }
+  cv::FileNode lookup(const cv::FileNode& section, const char* key, const std::string& name) {
+    keys_.insert(name);
+    // A section left out (or empty) leaves each of its keys out.
+    const cv::FileNode node = section.isMap() ? section[key] : cv::FileNode();
+    if (node.empty() || node.isNone()) {
+      missing_.push_back(name);
+      return cv::FileNode();
+    }
+    return node;
+  }
+  static std::string number_text(double v) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%g", v);
+    return text;
+  }
+  static std::string range_text(double lo, double hi) {
+    return " (" + number_text(lo) + " .. " + number_text(hi) + ")";
+  }
+
+  const cv::FileStorage& storage_;
+  std::string path_;
+  std::set<std::string> sections_, keys_;
+  std::vector<std::string> missing_;
+};
 
 }  // namespace
 
@@ -48,7 +202,7 @@ vision::Polarity parse_polarity(const std::string& text) {
   throw UsageError("polarity '" + text + "' is not auto, dark (dark ink on light paper) or light");
 }
 
-PipelineSettings load_calibration(const fs::path& path) {
+CalibrationFile read_calibration(const fs::path& path) {
   if (!fs::is_regular_file(path)) {
     throw IoError("calibration file " + path.string() +
                   " does not exist; give another with --calibration, or run digitcam calibrate");
@@ -60,58 +214,122 @@ PipelineSettings load_calibration(const fs::path& path) {
     throw IoError("calibration file " + path.string() + " is not valid YAML (" + e.err + ")");
   }
   if (!fs.isOpened()) throw IoError("cannot read calibration file " + path.string());
+  if (!fs.root().isMap() && !fs.root().empty()) {
+    throw IoError("calibration file " + path.string() +
+                  " holds no sections; see calibration/default.yml for the layout");
+  }
 
+  FileReader r(fs, path);
   PipelineSettings s;
   constexpr double huge = 1e6;
-  const cv::FileNode seg = fs["segmentation"];
-  if (!seg.empty()) {
-    if (!seg["polarity"].empty()) s.segmenter.polarity = parse_polarity(seg["polarity"].string());
-    read(seg, "min_height_fraction", s.segmenter.min_height_fraction, 0, 1, path);
-    read(seg, "max_height_fraction", s.segmenter.max_height_fraction, 0, 1, path);
-    read(seg, "min_aspect", s.segmenter.min_aspect, 0, huge, path);
-    read(seg, "max_aspect", s.segmenter.max_aspect, 0, huge, path);
-    read(seg, "min_fill", s.segmenter.min_fill, 0, 1, path);
-    read(seg, "max_fill", s.segmenter.max_fill, 0, 1, path);
-    read(seg, "block_fraction", s.segmenter.block_fraction, 0, 1, path);
-    read(seg, "threshold_offset", s.segmenter.threshold_offset, 0, 255, path);
-    read(seg, "relative_contrast", s.segmenter.relative_contrast, 0, 1, path);
-    read(seg, "max_stroke_fraction", s.segmenter.max_stroke_fraction, 0, 1, path);
-    read(seg, "max_paper_variation", s.segmenter.max_paper_variation, 0, huge, path);
-    read(seg, "erase_ruled_lines", s.segmenter.erase_ruled_lines, 0, 1, path);
-  }
-  const cv::FileNode norm = fs["normalization"];
-  if (!norm.empty()) read(norm, "match_stroke_width", s.match_stroke_width, 0, 1, path);
-  const cv::FileNode dec = fs["decision"];
-  if (!dec.empty()) {
-    read(dec, "temperature", s.decision.temperature, 1e-3, 1e3, path);
-    read(dec, "reject_threshold", s.decision.reject_threshold, 0, 1, path);
-  }
-  const cv::FileNode trk = fs["tracker"];
-  if (!trk.empty()) {
-    read(trk, "min_iou", s.tracker.min_iou, 0, 1, path);
-    read(trk, "max_missed", s.tracker.max_missed, 0, huge, path);
-    read(trk, "evidence_decay", s.tracker.evidence_decay, 0, 1, path);
-    read(trk, "switch_margin", s.tracker.switch_margin, 0, 1, path);
-  }
-  const cv::FileNode rd = fs["reader"];
-  if (!rd.empty()) {
-    read(rd, "max_gap", s.reader.max_gap, 0, huge, path);
-    read(rd, "min_height_ratio", s.reader.min_height_ratio, 0, 1, path);
-    read(rd, "min_vertical_overlap", s.reader.min_vertical_overlap, 0, 1, path);
-  }
-  if (s.segmenter.min_height_fraction >= s.segmenter.max_height_fraction) {
-    throw UsageError(path.string() +
-                     ": segmentation.min_height_fraction must be below max_height_fraction");
-  }
-  return s;
+  const cv::FileNode seg = r.section("segmentation");
+  r.read_polarity(seg, "polarity", s.segmenter.polarity);
+  r.read(seg, "min_height_fraction", s.segmenter.min_height_fraction, 0, 1);
+  r.read(seg, "max_height_fraction", s.segmenter.max_height_fraction, 0, 1);
+  r.read(seg, "min_aspect", s.segmenter.min_aspect, 0, huge);
+  r.read(seg, "max_aspect", s.segmenter.max_aspect, 0, huge);
+  r.read(seg, "min_fill", s.segmenter.min_fill, 0, 1);
+  r.read(seg, "max_fill", s.segmenter.max_fill, 0, 1);
+  r.read(seg, "block_fraction", s.segmenter.block_fraction, 0, 1);
+  r.read(seg, "threshold_offset", s.segmenter.threshold_offset, 0, 255);
+  r.read(seg, "relative_contrast", s.segmenter.relative_contrast, 0, 1);
+  r.read(seg, "max_stroke_fraction", s.segmenter.max_stroke_fraction, 0, 1);
+  r.read(seg, "max_paper_variation", s.segmenter.max_paper_variation, 0, huge);
+  r.read(seg, "erase_ruled_lines", s.segmenter.erase_ruled_lines, 0, 1);
+  const cv::FileNode norm = r.section("normalization");
+  r.read(norm, "match_stroke_width", s.match_stroke_width, 0, 1);
+  const cv::FileNode dec = r.section("decision");
+  r.read(dec, "temperature", s.decision.temperature, 1e-3, 1e3);
+  r.read(dec, "reject_threshold", s.decision.reject_threshold, 0, 1);
+  const cv::FileNode trk = r.section("tracker");
+  r.read(trk, "min_iou", s.tracker.min_iou, 0, 1);
+  r.read(trk, "max_missed", s.tracker.max_missed, 0, huge);
+  r.read(trk, "evidence_decay", s.tracker.evidence_decay, 0, 1);
+  r.read(trk, "switch_margin", s.tracker.switch_margin, 0, 1);
+  const cv::FileNode rd = r.section("reader");
+  r.read(rd, "max_gap", s.reader.max_gap, 0, huge);
+  r.read(rd, "min_height_ratio", s.reader.min_height_ratio, 0, 1);
+  r.read(rd, "min_vertical_overlap", s.reader.min_vertical_overlap, 0, 1);
+
+  // Pairs and positive sizes, named here rather than left to the segmenter's general message.
+  const auto require = [&](bool ok, const std::string& what) {
+    if (!ok) throw UsageError(path.string() + ": " + what);
+  };
+  const vision::SegmenterOptions& o = s.segmenter;
+  require(o.min_height_fraction > 0, "segmentation.min_height_fraction must be above 0");
+  require(o.block_fraction > 0, "segmentation.block_fraction must be above 0");
+  require(o.max_stroke_fraction > 0, "segmentation.max_stroke_fraction must be above 0");
+  require(o.max_paper_variation > 0, "segmentation.max_paper_variation must be above 0");
+  require(o.min_height_fraction < o.max_height_fraction,
+          "segmentation.min_height_fraction must be below max_height_fraction");
+  require(o.min_aspect > 0 && o.min_aspect < o.max_aspect,
+          "segmentation.min_aspect must be above 0 and below max_aspect");
+  require(o.min_fill < o.max_fill, "segmentation.min_fill must be below max_fill");
+  return {s, r.missing(), r.unknown()};
 }
 
-void save_calibration(const PipelineSettings& s, const fs::path& path) {
-  // FileStorage picks the format from the extension, so the temporary name keeps ".yml".
+PipelineSettings load_calibration(const fs::path& path) {
+  return read_calibration(path).settings;
+}
+
+fs::path resolve_calibration(const std::string& name_or_path) {
+  if (name_or_path.empty()) throw UsageError("--calibration needs a name or a file");
+  const fs::path given(name_or_path);
+  const std::string extension = given.extension().string();
+  const bool path_like = given.has_parent_path() || extension == ".yml" || extension == ".yaml";
+  std::error_code ec;
+  if (path_like || fs::is_regular_file(given, ec)) return given;
+  const fs::path named = resource_paths().calibration / (name_or_path + ".yml");
+  if (fs::is_regular_file(named, ec)) return named;
+  throw IoError("calibration '" + name_or_path + "' not found: neither a file of that name nor " +
+                named.string() + "; run 'digitcam calibrate SOURCE --name " + name_or_path +
+                "' to make it");
+}
+
+fs::path named_calibration_path(const std::string& name) {
+  const bool plain = !name.empty() && std::all_of(name.begin(), name.end(), [](unsigned char c) {
+    return std::isalnum(c) || c == '-' || c == '_' || c == '.';
+  }) && name.front() != '.';
+  if (!plain) {
+    throw UsageError("calibration name '" + name +
+                     "' must be letters, digits, '-', '_' or '.'; give a file with --output");
+  }
+  return resource_paths().calibration / (name + ".yml");
+}
+
+PipelineSettings settings_from_calibration(const std::string& name_or_path,
+                                           std::ostream& warnings) {
+  fs::path path;
+  if (!name_or_path.empty()) {
+    path = resolve_calibration(name_or_path);
+  } else {
+    path = default_calibration_path();
+    std::error_code ec;
+    if (!fs::is_regular_file(path, ec)) return PipelineSettings{};
+  }
+  const CalibrationFile file = read_calibration(path);
+  const auto list = [](const std::vector<std::string>& keys) {
+    std::string text;
+    for (const std::string& k : keys) text += (text.empty() ? "" : ", ") + k;
+    return text;
+  };
+  if (!file.missing.empty()) {
+    warnings << "digitcam: warning: " << path.string() << " leaves out " << list(file.missing)
+             << "; using the defaults for " << (file.missing.size() == 1 ? "it" : "them") << '\n';
+  }
+  if (!file.unknown.empty()) {
+    warnings << "digitcam: warning: " << path.string() << " has unknown "
+             << (file.unknown.size() == 1 ? "key " : "keys ") << list(file.unknown)
+             << " (ignored; see calibration/default.yml for the names)\n";
+  }
+  return file.settings;
+}
+
+void save_calibration(const PipelineSettings& s, const fs::path& path,
+                      const std::vector<std::string>& comments) {
   const fs::path temporary = path.parent_path() / (path.stem().string() + ".tmp.yml");
   {
-    cv::FileStorage out(temporary.string(), cv::FileStorage::WRITE | cv::FileStorage::FORMAT_YAML);
-    if (!out.isOpened()) throw IoError("cannot write calibration file " + temporary.string());
+    YamlText out(comments);
     out << "segmentation"
         << "{";
     out << "polarity" << polarity_name(s.segmenter.polarity);
@@ -142,6 +360,13 @@ void save_calibration(const PipelineSettings& s, const fs::path& path) {
         << "max_gap" << s.reader.max_gap;
     out << "min_height_ratio" << s.reader.min_height_ratio;
     out << "min_vertical_overlap" << s.reader.min_vertical_overlap << "}";
+    std::ofstream file(temporary, std::ios::trunc);
+    file << out.text();
+    file.close();
+    if (!file) {
+      throw IoError("cannot write calibration file " + temporary.string() +
+                    "; check the folder exists and is writable");
+    }
   }
   std::error_code ec;
   fs::rename(temporary, path, ec);

@@ -31,7 +31,12 @@ constexpr Command commands[] = {
     {"train", "train a network on MNIST and write it as ONNX with its model card", train_command},
     {"bench", "speed of this engine side by side with OpenCV's dnn on the same model",
      bench_command},
+    {"calibrate", "fit the segmentation settings to a scene; writes calibration/NAME.yml",
+     calibrate_command},
 };
+
+// Width of the command names in the usage list (the longest, "calibrate", and a space).
+constexpr std::size_t command_column = 10;
 
 void print_usage(std::ostream& out) {
   out << "usage: digitcam <command> [options]\n"
@@ -39,7 +44,9 @@ void print_usage(std::ostream& out) {
          "       digitcam --help | --version\n\n"
          "Reads handwritten digits with a CNN engine of its own.\n\ncommands:\n";
   for (const auto& c : commands)
-    out << "  " << c.name << std::string(8 - c.name.size(), ' ') << c.summary << '\n';
+    out << "  " << c.name
+        << std::string(command_column - std::min(command_column - 1, c.name.size()), ' ')
+        << c.summary << '\n';
   out << "\n'digitcam <command> --help' lists a command's options.\n";
 }
 

@@ -168,12 +168,7 @@ bool display_available() {
 }
 
 PipelineSettings settings_for(const RunOptions& o) {
-  PipelineSettings settings;
-  if (!o.calibration.empty()) {
-    settings = load_calibration(o.calibration);
-  } else if (fs::exists(default_calibration_path())) {
-    settings = load_calibration(default_calibration_path());
-  }
+  PipelineSettings settings = settings_from_calibration(o.calibration, std::cerr);
   if (!o.polarity.empty()) settings.segmenter.polarity = parse_polarity(o.polarity);
   if (o.reject >= 0.0f) {
     if (o.reject > 1.0f) throw UsageError("--reject must be between 0 and 1");
@@ -414,7 +409,7 @@ int run_command(const Arguments& args) {
       "model,m", po::value(&o.model), "ONNX model (default: the bundled models/digits.onnx)")(
       "engine", po::value(&o.engine)->default_value(o.engine), "native or opencv")(
       "calibration", po::value(&o.calibration),
-      "calibration YAML (default: calibration/default.yml)")(
+      "calibration NAME (calibration/NAME.yml) or YAML file (default: calibration/default.yml)")(
       "polarity", po::value(&o.polarity),
       "ink: auto, dark (on light paper) or light (on a dark board)")(
       "reject", po::value(&o.reject), "confidence below which a blob is not a digit (0..1)")(

@@ -14,5 +14,6 @@ int draw_command(const Arguments& args);
 int train_command(const Arguments& args);
 int eval_command(const Arguments& args);
 int bench_command(const Arguments& args);
+int calibrate_command(const Arguments& args);
 
 }  // namespace digitcam::app
