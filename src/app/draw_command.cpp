@@ -67,12 +67,7 @@ bool display_available() {
 }
 
 PipelineSettings settings_for(const DrawOptions& o) {
-  PipelineSettings settings;
-  if (!o.calibration.empty()) {
-    settings = load_calibration(o.calibration);
-  } else if (fs::exists(default_calibration_path())) {
-    settings = load_calibration(default_calibration_path());
-  }
+  PipelineSettings settings = settings_from_calibration(o.calibration, std::cerr);
   // The canvas is white paper and the pen is dark: nothing to detect.
   settings.segmenter.polarity = vision::Polarity::dark_on_light;
   // The fill limit keeps solid clutter (a dark patch, a shadow) out of camera frames; the canvas
@@ -311,7 +306,7 @@ int draw_command(const Arguments& args) {
                         "ONNX model (default: the bundled models/digits.onnx)")(
       "engine", po::value(&o.engine)->default_value(o.engine), "native or opencv")(
       "calibration", po::value(&o.calibration),
-      "calibration YAML (default: calibration/default.yml)")(
+      "calibration NAME (calibration/NAME.yml) or YAML file (default: calibration/default.yml)")(
       "json", po::value(&o.json),
       "write one JSON line per reading (as 'digitcam run' does per frame) to a file or -")(
       "save-dir", po::value(&o.save_dir)->default_value(o.save_dir),

@@ -7,13 +7,16 @@
 #include <numeric>
 
 #include "digitcam/app/commands.hpp"
+#include "digitcam/app/evaluation.hpp"
 #include "digitcam/app/options.hpp"
 #include "digitcam/app/paths.hpp"
 #include "digitcam/engine/error.hpp"
 #include "digitcam/engine/parallel.hpp"
+#include "digitcam/train/confidence.hpp"
 #include "digitcam/train/digits_sheet.hpp"
 #include "digitcam/train/metrics.hpp"
 #include "digitcam/train/mnist.hpp"
+#include "digitcam/train/report.hpp"
 #include "digitcam/vision/classifier.hpp"
 #include "digitcam/vision/normalizer.hpp"
 
@@ -23,14 +26,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Crops per classifier call: large batches are fastest for both engines.
-constexpr int eval_batch = 500;
-
 }  // namespace
 
 int eval_command(const Arguments& args) {
   std::string model = default_model_path().string(), engine_name = "native", mnist, images,
-              digits_png;
+              digits_png, report;
   int threads = 0;
   std::size_t limit = 0;
   bool json = false;
@@ -42,7 +42,9 @@ int eval_command(const Arguments& args) {
       "images", po::value(&images), "labelled image folder: one subfolder per digit")(
       "digits-png", po::value(&digits_png), "OpenCV's digits.png sheet (5000 digits, 20x20)")(
       "limit", po::value(&limit)->default_value(0), "first N test images only (0: all)")(
-      "json", po::bool_switch(&json), "print one JSON object instead of a table");
+      "json", po::bool_switch(&json), "print one JSON object instead of a table")(
+      "report", po::value(&report),
+      "folder for the report: sample, gallery, confusion and reliability PNGs, report.html");
   add_threads_option(options, threads);
   po::variables_map values;
   if (!parse_options("eval",
@@ -71,27 +73,34 @@ int eval_command(const Arguments& args) {
 
   // The data first: a bad data path is reported as such even when the model is missing too.
   auto classifier = vision::make_classifier(vision::parse_engine_kind(engine_name), model);
-  train::ConfusionMatrix confusion(std::max(10, classifier->classes()));
-  engine::Tensor batch, logits;
-  const int count = data.count;
-  std::vector<std::size_t> indices;
-  for (int start = 0; start < count; start += eval_batch) {
-    const int size = std::min(eval_batch, count - start);
-    indices.resize(static_cast<std::size_t>(size));
-    std::iota(indices.begin(), indices.end(), static_cast<std::size_t>(start));
-    train::fill_batch(data, indices, batch);
-    const auto predictions = vision::predict(*classifier, batch);
-    for (int i = 0; i < size; ++i) {
-      confusion.add(data.labels[static_cast<std::size_t>(start + i)],
-                    predictions[static_cast<std::size_t>(i)].label);
-    }
+  const Evaluation evaluation = evaluate(*classifier, data);
+  const train::Metrics& metrics = evaluation.metrics;
+  std::vector<float> confidences;
+  std::vector<bool> correct;
+  for (const auto& s : evaluation.samples) {
+    confidences.push_back(s.confidence);
+    correct.push_back(s.truth == s.predicted);
   }
-  const train::Metrics metrics = train::compute_metrics(confusion);
+  const double ece = train::expected_calibration_error(confidences, correct);
   if (json) {
-    std::cout << train::to_json(metrics) << '\n';
+    // metrics' own object, with the calibration error added as one more key.
+    std::string object = train::to_json(metrics);
+    object.pop_back();
+    std::cout << object << ", \"ece\": " << ece << "}\n";
   } else {
     std::cout << "model " << model << " on " << source << " (" << classifier->name() << " engine)\n"
-              << train::to_table(metrics);
+              << train::to_table(metrics) << "expected calibration error (15 bins): " << ece
+              << '\n';
+  }
+  if (!report.empty()) {
+    train::EvaluationReport pictures;
+    pictures.title = fs::path(model).filename().string() + " on " + source + " (" +
+                     classifier->name() + " engine)";
+    pictures.metrics = metrics;
+    pictures.samples = evaluation.samples;
+    train::write_evaluation_report(report, pictures);
+    std::cerr << "digitcam eval: report in "
+              << (fs::path(report) / train::report_index_file).string() << '\n';
   }
   return 0;
 }

@@ -52,6 +52,9 @@ constexpr int paused_poll_ms = 30;  // waitKey timeout while paused
 constexpr std::size_t prefetch_depth = 4;
 // Name of the bundled sample video the default run falls back to.
 constexpr const char* sample_video = "demo.avi";
+// A photo smaller than this (shorter side, px) is enlarged by a whole factor before boxes and
+// labels are drawn on it, so a 28x28 digit or a thumbnail is shown and saved readably.
+constexpr int photo_min_side = 480;
 
 // SIGINT and SIGTERM only set this flag; the loop checks it between frames and ends cleanly.
 // A signal handler can reach nothing but a static of this type, hence the one piece of static
@@ -257,6 +260,35 @@ class CsvWriter {
   std::ofstream out_;
 };
 
+// The frame as BGR to draw on, a photo enlarged to photo_min_side, with the boxes and numbers
+// of result (scaled along) drawn on it.
+cv::Mat annotated(const cv::Mat& image, const FrameResult& result, bool photo) {
+  cv::Mat canvas;
+  if (image.channels() == 3) {
+    canvas = image.clone();
+  } else {
+    cv::cvtColor(image, canvas, image.channels() == 4 ? cv::COLOR_BGRA2BGR : cv::COLOR_GRAY2BGR);
+  }
+  const int side = std::min(canvas.cols, canvas.rows);
+  const int factor =
+      photo && side > 0 && side < photo_min_side ? (photo_min_side + side - 1) / side : 1;
+  if (factor == 1) {
+    vision::draw_detections(canvas, result.digits, result.numbers);
+    return canvas;
+  }
+  // Whole factors with nearest-neighbour keep a small digit's pixels sharp.
+  cv::resize(canvas, canvas, {}, factor, factor, cv::INTER_NEAREST);
+  const auto enlarge = [&](cv::Rect r) {
+    return cv::Rect(r.x * factor, r.y * factor, r.width * factor, r.height * factor);
+  };
+  std::vector<vision::Detection> digits = result.digits;
+  for (auto& d : digits) d.box = enlarge(d.box);
+  std::vector<vision::Number> numbers = result.numbers;
+  for (auto& n : numbers) n.box = enlarge(n.box);
+  vision::draw_detections(canvas, digits, numbers);
+  return canvas;
+}
+
 std::vector<int> labels_of_crops(const Pipeline& pipeline) {
   std::vector<int> labels;
   for (const auto& p : pipeline.predictions()) labels.push_back(p.label);
@@ -297,6 +329,7 @@ int run_recognizer(const RunOptions& o) {
   const bool print_changes = !window && o.json.empty() && o.csv.empty() && o.output.empty();
   std::string last_printed;
   bool paused = false, debug = false, quit = false;
+  bool holding_photo = false;  // a photo is on screen, waiting for a key
   int snapshots = 0;
   Frame frame;
   cv::Mat canvas;
@@ -330,15 +363,17 @@ int run_recognizer(const RunOptions& o) {
       }
 
       if (window || !o.output.empty()) {
-        canvas = frame.image.channels() == 3 ? frame.image.clone() : cv::Mat();
-        if (canvas.empty()) cv::cvtColor(frame.image, canvas, cv::COLOR_GRAY2BGR);
-        vision::draw_detections(canvas, result.digits, result.numbers);
+        canvas = annotated(frame.image, result, photo);
         if (!o.output.empty()) {
           if (!video)
             video.emplace(o.output, source->fps() > 0 ? source->fps() : 25.0, canvas.size());
           video->write(canvas);
         }
-        if (window) {
+        if (window && photo) {
+          // A photo stays on screen until a key: any key shows the next one, q quits.
+          vision::draw_hud(canvas, photo_line(result) + "  (any key: next, q: quit)");
+          paused = holding_photo = true;
+        } else if (window) {
           char hud[160];
           std::snprintf(hud, sizeof hud, "%.1f fps  %.1f ms  reject < %.2f  (q d s + - space)",
                         summary.fps(), result.latency_ms,
@@ -354,8 +389,15 @@ int run_recognizer(const RunOptions& o) {
     if (!window) continue;
     cv::imshow(window_title, canvas);
     const int key = cv::waitKey(paused ? paused_poll_ms : 1);
+    // A photo held on screen waits for a key; closing its window must not leave it waiting.
+    if (holding_photo && cv::getWindowProperty(window_title, cv::WND_PROP_VISIBLE) < 1) break;
     if (key < 0) continue;
-    switch (key & 0xff) {
+    const int pressed = key & 0xff;
+    if (holding_photo && pressed != 'q' && pressed != key_escape && pressed != 's') {
+      paused = holding_photo = false;
+      continue;
+    }
+    switch (pressed) {
       case 'q':
       case key_escape:
         quit = true;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "digitcam/app/commands.hpp"
+#include "digitcam/app/evaluation.hpp"
 #include "digitcam/app/options.hpp"
 #include "digitcam/app/paths.hpp"
 #include "digitcam/engine/error.hpp"
@@ -29,6 +30,7 @@
 #include "digitcam/train/report.hpp"
 #include "digitcam/train/temperature.hpp"
 #include "digitcam/train/trainer.hpp"
+#include "digitcam/vision/classifier.hpp"
 
 namespace digitcam::app {
 
@@ -36,13 +38,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Report pictures and tables written next to the model (or into --report).
-constexpr const char* curves_file = "training_curves.png";
-constexpr const char* confusion_file = "confusion.png";
-constexpr const char* misclassified_file = "misclassified.png";
-constexpr const char* metrics_file = "metrics.txt";
-// The most misclassified test digits the montage shows.
-constexpr std::size_t montage_limit = 100;
 // Where OpenCV's documentation package puts its sheet of 5000 handwritten digits.
 constexpr const char* digits_sheet_path = "/usr/share/doc/opencv-doc/examples/data/digits.png";
 
@@ -224,14 +219,9 @@ int train_command(const Arguments& args) {
   // Test-set figures and the pictures of the report.
   const train::Predictions predicted = train::predict_dataset(run.network, test);
   train::ConfusionMatrix confusion(digit_classes);
-  std::vector<train::LabelledCrop> wrong;
   for (int i = 0; i < test.count; ++i) {
     const auto k = static_cast<std::size_t>(i);
     confusion.add(test.labels[k], predicted.labels[k]);
-    if (predicted.labels[k] != test.labels[k] && wrong.size() < montage_limit) {
-      wrong.push_back(
-          {train::image_of(test, k), test.labels[k], predicted.labels[k], predicted.confidence[k]});
-    }
   }
   const train::Metrics metrics = train::compute_metrics(confusion);
   std::cerr << train::to_table(metrics);
@@ -308,10 +298,6 @@ int train_command(const Arguments& args) {
     std::cerr << "OpenCV digits sheet: " << percent(card.figures["digits_sheet_accuracy"]) << '\n';
   }
 
-  train::write_training_curves(report_dir / curves_file, run.history);
-  train::write_confusion_png(report_dir / confusion_file, confusion);
-  train::write_misclassified_montage(report_dir / misclassified_file, wrong);
-  train::write_text_file(report_dir / metrics_file, train::to_table(metrics));
   engine::OnnxMetadata metadata;
   metadata.properties = {{"architecture", o.arch},
                          {"recipe", o.describe()},
@@ -324,6 +310,24 @@ int train_command(const Arguments& args) {
   metadata.properties["temperature"] = std::to_string(temperature);
   metadata.properties["reject_threshold"] = std::to_string(threshold);
   engine::save_onnx(run.network, model_path, metadata);
+  {
+    // The report reads the model file just written, through the evaluation `digitcam eval
+    // --report` uses: one code path, and the pictures show the model as shipped.
+    auto written = vision::make_classifier(vision::EngineKind::native, model_path);
+    const Evaluation evaluation = evaluate(*written, test);
+    train::EvaluationReport pictures;
+    pictures.title = model_path.filename().string() + " on MNIST's test set, after " +
+                     std::to_string(run.history.size()) + " epochs of training";
+    pictures.metrics = evaluation.metrics;
+    pictures.samples = evaluation.samples;
+    pictures.history = run.history;
+    pictures.figures.emplace_back("recipe", o.describe());
+    if (card.figures.count("digits_sheet_accuracy") != 0) {
+      pictures.figures.emplace_back("OpenCV digits sheet",
+                                    percent(card.figures["digits_sheet_accuracy"]));
+    }
+    train::write_evaluation_report(report_dir, pictures);
+  }
   train::write_model_card(card_path, card);
   if (!calibration_out.empty()) update_decision(calibration_out, temperature, threshold);
   if (!o.checkpoint.empty()) fs::remove(o.checkpoint);

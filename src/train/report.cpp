@@ -74,6 +74,19 @@ constexpr int montage_pad = 10;
 constexpr int montage_header = 52;
 constexpr double caption_scale = 0.45;
 constexpr std::size_t montage_most = 400;  // more would make an unreadably large picture
+constexpr int wrong_frame = 3;             // px of red around a wrong digit in the gallery
+constexpr std::size_t sample_grid_most = 100;
+// Reliability diagram.
+constexpr int reliability_width = 760;
+constexpr int reliability_height = 620;
+constexpr int reliability_left = 80;
+constexpr int reliability_right = 30;
+constexpr int reliability_top = 90;
+constexpr int reliability_bottom = 110;          // tick labels, the axis name and the counts row
+constexpr int counts_drop = 62;                  // the samples-per-bin row below the plot
+const cv::Scalar accuracy_colour(180, 110, 30);  // blue bars: accuracy per bin
+const cv::Scalar gap_colour(120, 120, 235);      // light red: the gap to the mean confidence
+const cv::Scalar diagonal_colour(120, 120, 120);
 
 void put(cv::Mat& image, const std::string& text, cv::Point at, double scale,
          const cv::Scalar& colour, int thickness = 1) {
@@ -208,6 +221,120 @@ cv::Mat montage_tile(const cv::Mat& crop) {
   cv::resize(gray, tile, {digit_side, digit_side}, 0, 0,
              integer_zoom ? cv::INTER_NEAREST : cv::INTER_AREA);
   return tile;
+}
+
+// One digit of a grid picture and how it is captioned.
+struct Tile {
+  const LabelledCrop* crop = nullptr;
+  std::string caption;
+  bool wrong = false;  // framed and captioned in red
+};
+
+std::string caption_of(const LabelledCrop& c) {
+  char caption[48];
+  std::snprintf(caption, sizeof caption, "t%d p%d %.0f%%", c.truth, c.predicted,
+                100.0 * c.confidence);
+  return caption;
+}
+
+// Digits ten to a row, each enlarged to digit_side, under a title and an optional subtitle.
+// A caption is red when its digit is wrong (truth != predicted) or the tile says so.
+cv::Mat tile_grid(const std::string& title, const std::string& subtitle,
+                  const std::vector<Tile>& tiles) {
+  const int tile_w = digit_side + montage_pad, tile_h = digit_side + caption_height + montage_pad;
+  const int columns = montage_columns;
+  const int rows = std::max(1, static_cast<int>((tiles.size() + columns - 1) / columns));
+  const int width = montage_pad + columns * tile_w;
+  const int height = montage_header + rows * tile_h + montage_pad;
+  cv::Mat canvas(height, width, CV_8UC3, white);
+  put(canvas, title, {montage_pad, montage_header / 2 - montage_pad / 2}, title_scale, ink,
+      line_width);
+  if (!subtitle.empty())
+    put(canvas, subtitle, {montage_pad, montage_header - montage_pad}, tick_scale, ink);
+  for (std::size_t i = 0; i < tiles.size(); ++i) {
+    const LabelledCrop& c = *tiles[i].crop;
+    const int x = montage_pad + static_cast<int>(i % columns) * tile_w;
+    const int y = montage_header + static_cast<int>(i / columns) * tile_h;
+    cv::Mat tile;
+    cv::cvtColor(montage_tile(c.image), tile, cv::COLOR_GRAY2BGR);
+    tile.copyTo(canvas(cv::Rect(x, y, digit_side, digit_side)));
+    if (tiles[i].wrong) {
+      cv::rectangle(canvas, cv::Rect(x, y, digit_side, digit_side), wrong_colour, wrong_frame);
+    }
+    const bool red = tiles[i].wrong || c.truth != c.predicted;
+    put(canvas, tiles[i].caption, {x + 1, y + digit_side + caption_height - caption_height / 4},
+        caption_scale, red ? wrong_caption : ink);
+  }
+  return canvas;
+}
+
+std::string html_escaped(const std::string& text) {
+  std::string out;
+  for (const char c : text) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+std::string report_html(const EvaluationReport& r, double ece) {
+  const Metrics& m = r.metrics;
+  std::string h =
+      "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>digitcam "
+      "report: " +
+      html_escaped(r.title) +
+      "</title>\n<style>body{font-family:sans-serif;margin:2em;max-width:1200px}"
+      "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 10px;"
+      "text-align:right}th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}"
+      "img{max-width:100%;border:1px solid #ddd;margin:0.5em 0}</style>\n</head>\n<body>\n";
+  h += "<h1>" + html_escaped(r.title) + "</h1>\n<h2>Metrics</h2>\n<table>\n";
+  const auto row = [&](const std::string& name, const std::string& value) {
+    h += "<tr><td>" + html_escaped(name) + "</td><td>" + html_escaped(value) + "</td></tr>\n";
+  };
+  row("digits evaluated", std::to_string(m.count));
+  row("accuracy", format("%.2f%%", 100.0 * m.accuracy));
+  row("precision (macro)", format("%.2f%%", 100.0 * m.precision_macro));
+  row("recall (macro)", format("%.2f%%", 100.0 * m.recall_macro));
+  row("F1 (macro)", format("%.2f%%", 100.0 * m.f1_macro));
+  row("expected calibration error (15 bins)", format("%.2f%%", 100.0 * ece));
+  for (const auto& [name, value] : r.figures) row(name, value);
+  h += "</table>\n<h2>Per class</h2>\n<table>\n<tr><th>class</th><th>precision</th>"
+       "<th>recall</th><th>F1</th><th>support</th></tr>\n";
+  for (const ClassMetrics& c : m.per_class) {
+    h += "<tr><td>" + std::to_string(c.label) + "</td><td>" +
+         format("%.2f%%", 100.0 * c.precision) + "</td><td>" + format("%.2f%%", 100.0 * c.recall) +
+         "</td><td>" + format("%.2f%%", 100.0 * c.f1) + "</td><td>" + std::to_string(c.support) +
+         "</td></tr>\n";
+  }
+  h += "</table>\n";
+  const auto picture = [&](const std::string& heading, const char* file) {
+    h += "<h2>" + heading + "</h2>\n<img src=\"" + std::string(file) + "\" alt=\"" + heading +
+         "\">\n";
+  };
+  if (!r.history.empty()) picture("Training curves", report_curves_file);
+  picture("Confusion matrix", report_confusion_file);
+  picture("Reliability diagram", report_reliability_file);
+  picture("Prediction gallery", report_gallery_file);
+  picture("Misclassified digits", report_misclassified_file);
+  picture("Sample digits", report_samples_file);
+  h += "<p><a href=\"" + std::string(report_metrics_file) +
+       "\">metrics as text</a></p>\n"
+       "</body>\n</html>\n";
+  return h;
 }
 
 }  // namespace
@@ -376,36 +503,163 @@ void write_confusion_png(const fs::path& path, const ConfusionMatrix& confusion)
 
 void write_misclassified_montage(const fs::path& path, const std::vector<LabelledCrop>& crops) {
   const std::size_t shown = std::min(crops.size(), montage_most);
-  const int tile_w = digit_side + montage_pad, tile_h = digit_side + caption_height + montage_pad;
-  const int columns = montage_columns;
-  const int rows = std::max(1, static_cast<int>((shown + columns - 1) / columns));
-  const int width = montage_pad + columns * tile_w;
-  const int height = montage_header + rows * tile_h + montage_pad;
-  cv::Mat canvas(height, width, CV_8UC3, white);
-
   std::string title = crops.empty() ? "No misclassified digits"
                                     : std::to_string(crops.size()) + " misclassified digits";
   if (shown < crops.size()) title += " (first " + std::to_string(shown) + " shown)";
-  put(canvas, title, {montage_pad, montage_header / 2 - montage_pad / 2}, title_scale, ink,
-      line_width);
-  if (!crops.empty()) {
-    put(canvas, "t = true label, p = predicted label, with the network's confidence",
-        {montage_pad, montage_header - montage_pad}, tick_scale, ink);
+  std::vector<Tile> tiles;
+  for (std::size_t i = 0; i < shown; ++i) tiles.push_back({&crops[i], caption_of(crops[i]), false});
+  write_image(path,
+              tile_grid(title,
+                        crops.empty()
+                            ? std::string()
+                            : "t = true label, p = predicted label, with the network's confidence",
+                        tiles));
+}
+
+void write_sample_grid(const fs::path& path, const std::vector<LabelledCrop>& crops) {
+  const std::size_t shown = std::min(crops.size(), sample_grid_most);
+  std::vector<Tile> tiles;
+  for (std::size_t i = 0; i < shown; ++i)
+    tiles.push_back({&crops[i], "label " + std::to_string(crops[i].truth), false});
+  const std::string title = crops.empty() ? "No digits were evaluated"
+                                          : "The first " + std::to_string(shown) + " of " +
+                                                std::to_string(crops.size()) + " digits evaluated";
+  write_image(path, tile_grid(title, crops.empty() ? "" : "each with its true label", tiles));
+}
+
+std::vector<std::size_t> gallery_selection(const std::vector<LabelledCrop>& crops,
+                                           std::size_t size) {
+  std::vector<std::size_t> wrong, right;
+  for (std::size_t i = 0; i < crops.size(); ++i)
+    (crops[i].truth == crops[i].predicted ? right : wrong).push_back(i);
+  const auto more_confident = [&](std::size_t a, std::size_t b) {
+    return crops[a].confidence > crops[b].confidence ||
+           (crops[a].confidence == crops[b].confidence && a < b);
+  };
+  // Confidently wrong predictions are the ones that hurt: they come first. Right ones fill the
+  // rest, the least sure of them, since a wall of 100% right digits says nothing.
+  std::sort(wrong.begin(), wrong.end(), more_confident);
+  const std::size_t wrong_kept = std::min(wrong.size(), right.empty() ? size : size / 2);
+  wrong.resize(wrong_kept);
+  std::sort(right.begin(), right.end(),
+            [&](std::size_t a, std::size_t b) { return more_confident(b, a); });
+  right.resize(std::min(right.size(), size - std::min(size, wrong_kept)));
+  std::vector<std::size_t> chosen = wrong;
+  chosen.insert(chosen.end(), right.begin(), right.end());
+  std::sort(chosen.begin(), chosen.end(), more_confident);
+  return chosen;
+}
+
+void write_prediction_gallery(const fs::path& path, const std::vector<LabelledCrop>& crops) {
+  const std::vector<std::size_t> chosen = gallery_selection(crops, gallery_size);
+  std::size_t wrong = 0, wrong_shown = 0;
+  for (const LabelledCrop& c : crops) wrong += c.truth != c.predicted;
+  std::vector<Tile> tiles;
+  for (const std::size_t i : chosen) {
+    const bool is_wrong = crops[i].truth != crops[i].predicted;
+    wrong_shown += is_wrong;
+    tiles.push_back({&crops[i], caption_of(crops[i]), is_wrong});
   }
-  for (std::size_t i = 0; i < shown; ++i) {
-    const LabelledCrop& c = crops[i];
-    const int x = montage_pad + static_cast<int>(i % columns) * tile_w;
-    const int y = montage_header + static_cast<int>(i / columns) * tile_h;
-    cv::Mat tile;
-    cv::cvtColor(montage_tile(c.image), tile, cv::COLOR_GRAY2BGR);
-    tile.copyTo(canvas(cv::Rect(x, y, digit_side, digit_side)));
-    char caption[48];
-    std::snprintf(caption, sizeof caption, "t%d p%d %.0f%%", c.truth, c.predicted,
-                  100.0 * c.confidence);
-    put(canvas, caption, {x + 1, y + digit_side + caption_height - caption_height / 4},
-        caption_scale, c.truth == c.predicted ? ink : wrong_caption);
+  const std::string title = "Predictions: " + std::to_string(wrong_shown) + " of " +
+                            std::to_string(wrong) + " wrong (red), " +
+                            std::to_string(chosen.size() - wrong_shown) + " least sure right";
+  write_image(path, tile_grid(title,
+                              "most confident first; t = true label, p = predicted label, with "
+                              "the network's confidence",
+                              tiles));
+}
+
+void write_reliability_diagram(const fs::path& path, const std::vector<ReliabilityBin>& bins) {
+  cv::Mat canvas(reliability_height, reliability_width, CV_8UC3, white);
+  const cv::Rect plot(reliability_left, reliability_top,
+                      reliability_width - reliability_left - reliability_right,
+                      reliability_height - reliability_top - reliability_bottom);
+  const auto px = [&](double confidence) {
+    return plot.x + static_cast<int>(std::lround(confidence * plot.width));
+  };
+  const auto py = [&](double accuracy) {
+    return plot.y + plot.height - static_cast<int>(std::lround(accuracy * plot.height));
+  };
+  std::int64_t total = 0;
+  for (const ReliabilityBin& b : bins) total += b.count;
+  const double ece = expected_calibration_error(bins);
+  put(canvas,
+      "Reliability: ECE " + format("%.2f%%", 100.0 * ece) + " over " + std::to_string(total) +
+          " digits, " + std::to_string(bins.size()) + " bins",
+      {plot.x, plot.y - title_rise - legend_row}, title_scale, ink, line_width);
+  for (int t = 0; t <= 10; t += 2) {
+    const double v = t / 10.0;
+    cv::line(canvas, {plot.x, py(v)}, {plot.x + plot.width, py(v)}, grid, 1);
+    const std::string label = format("%.1f", v);
+    const cv::Size s = text_size(label, tick_scale);
+    put(canvas, label, {plot.x - s.width - tick_gap, py(v) + s.height / 2}, tick_scale, ink);
+    put_centred(canvas, label, {px(v), plot.y + plot.height + x_tick_drop}, tick_scale, ink);
   }
+  for (const ReliabilityBin& b : bins) {
+    const int x0 = px(b.lower) + 1, x1 = px(b.upper) - 1;
+    put_centred(canvas, std::to_string(b.count),
+                {(x0 + x1) / 2, plot.y + plot.height + counts_drop}, tick_scale * 0.8, ink);
+    if (b.count == 0) continue;
+    cv::rectangle(canvas, cv::Point(x0, py(b.accuracy)), cv::Point(x1, py(0.0)), accuracy_colour,
+                  cv::FILLED);
+    // The gap between what the network claimed and what it achieved, hatched over the bar.
+    const int top = std::min(py(b.accuracy), py(b.mean_confidence));
+    const int bottom = std::max(py(b.accuracy), py(b.mean_confidence));
+    if (bottom > top) {
+      cv::Mat region = canvas(cv::Rect(cv::Point(x0, top), cv::Point(x1 + 1, bottom + 1)));
+      cv::Mat tint(region.size(), region.type(), gap_colour);
+      cv::addWeighted(region, 0.4, tint, 0.6, 0.0, region);
+    }
+    cv::rectangle(canvas, cv::Point(x0, py(b.accuracy)), cv::Point(x1, py(0.0)), ink, 1);
+  }
+  cv::line(canvas, {px(0.0), py(0.0)}, {px(1.0), py(1.0)}, diagonal_colour, 1, cv::LINE_AA);
+  cv::rectangle(canvas, plot, ink, 1);
+  put_centred(canvas, "confidence (top-1 probability)",
+              {plot.x + plot.width / 2, plot.y + plot.height + x_name_drop}, label_scale, ink);
+  put(canvas, "digits per bin:", {tick_gap, plot.y + plot.height + counts_drop + 4},
+      tick_scale * 0.8, ink);
+  put_vertical(canvas, "accuracy", {plot.x - y_name_offset, plot.y + plot.height / 2}, label_scale,
+               ink);
+  // Legend in one row between the title and the plot, where no bar can reach it.
+  int lx = plot.x;
+  const int ly = plot.y - legend_row / 2;
+  const auto entry = [&](const std::string& name) {
+    put(canvas, name, {lx + legend_swatch + tick_gap, ly}, tick_scale, ink);
+    lx += legend_swatch + 2 * tick_gap + text_size(name, tick_scale).width + legend_row;
+  };
+  cv::rectangle(canvas, cv::Rect(lx, ly - 10, legend_swatch, 10), accuracy_colour, cv::FILLED);
+  entry("accuracy in the bin");
+  cv::rectangle(canvas, cv::Rect(lx, ly - 10, legend_swatch, 10), gap_colour, cv::FILLED);
+  entry("gap to its mean confidence");
+  cv::line(canvas, {lx, ly - 5}, {lx + legend_swatch, ly - 5}, diagonal_colour, 1, cv::LINE_AA);
+  entry("perfect calibration");
   write_image(path, canvas);
+}
+
+void write_evaluation_report(const fs::path& folder, const EvaluationReport& report) {
+  std::error_code ec;
+  fs::create_directories(folder, ec);
+  if (ec) throw IoError("cannot create report folder " + folder.string() + ": " + ec.message());
+  std::vector<float> confidences;
+  std::vector<bool> correct;
+  std::vector<LabelledCrop> wrong;
+  for (const LabelledCrop& c : report.samples) {
+    confidences.push_back(c.confidence);
+    correct.push_back(c.truth == c.predicted);
+    if (c.truth != c.predicted) wrong.push_back(c);
+  }
+  const std::vector<ReliabilityBin> bins = reliability_bins(confidences, correct);
+  const double ece = expected_calibration_error(bins);
+  if (!report.history.empty()) write_training_curves(folder / report_curves_file, report.history);
+  write_sample_grid(folder / report_samples_file, report.samples);
+  write_prediction_gallery(folder / report_gallery_file, report.samples);
+  write_confusion_png(folder / report_confusion_file, report.metrics.confusion);
+  write_reliability_diagram(folder / report_reliability_file, bins);
+  write_misclassified_montage(folder / report_misclassified_file, wrong);
+  write_text_file(folder / report_metrics_file,
+                  to_table(report.metrics) +
+                      "expected calibration error (15 bins): " + format("%.4f", ece) + "\n");
+  write_text_file(folder / report_index_file, report_html(report, ece));
 }
 
 }  // namespace digitcam::train

@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -135,4 +136,116 @@ TEST_CASE("report: text files are written whole") {
   text << in.rdbuf();
   CHECK(text.str() == "line one\nline two\n");
   CHECK_FALSE(leftovers(scratch.path()));
+}
+
+namespace {
+
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Pixels of the gallery's red (frames and captions of wrong predictions), with antialiasing.
+int red_pixels(const cv::Mat& image) {
+  cv::Mat mask;
+  cv::inRange(image, cv::Scalar(0, 0, 170), cv::Scalar(90, 90, 255), mask);
+  return cv::countNonZero(mask);
+}
+
+// n digits from MNIST's test set (rings when MNIST is absent), every prediction right with
+// confidence 0.9 + i/1000, except those listed in `wrong`, predicted as (truth + 1) % 10.
+std::vector<LabelledCrop> predictions(int n, const std::vector<int>& wrong) {
+  const bool mnist = test::have_mnist();
+  const Dataset data = mnist ? load_mnist(test::mnist_folder(), Split::test, n) : Dataset{};
+  std::vector<LabelledCrop> crops;
+  for (int i = 0; i < n; ++i) {
+    cv::Mat image = mnist ? image_of(data, static_cast<std::size_t>(i))
+                          : cv::Mat(28, 28, CV_8UC1, cv::Scalar(0));
+    if (!mnist) cv::circle(image, {14, 14}, 8, cv::Scalar(255), 2);
+    const int truth = mnist ? data.labels[static_cast<std::size_t>(i)] : i % 10;
+    const bool is_wrong = std::find(wrong.begin(), wrong.end(), i) != wrong.end();
+    crops.push_back(
+        {image, truth, is_wrong ? (truth + 1) % 10 : truth, 0.9f + 0.001f * static_cast<float>(i)});
+  }
+  return crops;
+}
+
+}  // namespace
+
+TEST_CASE("report: the gallery takes every wrong prediction, then the least sure right ones") {
+  const cv::Mat blank(28, 28, CV_8UC1, cv::Scalar(0));
+  // index:                 0 right .99   1 right .6   2 wrong .9   3 right .7   4 wrong .55
+  //                        5 right .999
+  const std::vector<LabelledCrop> crops = {{blank, 1, 1, 0.99f}, {blank, 2, 2, 0.6f},
+                                           {blank, 3, 5, 0.9f},  {blank, 4, 4, 0.7f},
+                                           {blank, 5, 6, 0.55f}, {blank, 6, 6, 0.999f}};
+  CHECK(gallery_selection(crops, 4) == std::vector<std::size_t>{2, 3, 1, 4});
+  CHECK(gallery_selection(crops, 100) == std::vector<std::size_t>{5, 0, 2, 3, 1, 4});
+  // At most half the gallery is wrong ones (the most confident of them) while right ones exist.
+  CHECK(gallery_selection(crops, 2) == std::vector<std::size_t>{2, 1});
+  CHECK(gallery_selection({}, 10).empty());
+}
+
+TEST_CASE("report: a wrong prediction is framed in red in the gallery, right ones are not") {
+  Output out;
+  write_prediction_gallery(out.folder / "gallery_right.png", predictions(12, {}));
+  const cv::Mat right = cv::imread((out.folder / "gallery_right.png").string());
+  REQUIRE(!right.empty());
+  CHECK(right.size() == cv::Size(950, 52 + 2 * 116 + 10));
+  CHECK(red_pixels(right) == 0);
+
+  write_prediction_gallery(out.folder / "gallery_one.png", predictions(12, {7}));
+  const int one = red_pixels(cv::imread((out.folder / "gallery_one.png").string()));
+  // A 3 px frame around an 84 px tile is about a thousand pixels, the caption some more.
+  CHECK_MESSAGE(one >= 900, one << " red pixels for one wrong digit");
+  write_prediction_gallery(out.folder / "gallery_two.png", predictions(12, {3, 7}));
+  const int two = red_pixels(cv::imread((out.folder / "gallery_two.png").string()));
+  CHECK_MESSAGE(two >= 2 * 900, two << " red pixels for two wrong digits");
+  CHECK_FALSE(leftovers(out.folder));
+}
+
+TEST_CASE("report: the reliability diagram is 760x620") {
+  Output out;
+  std::vector<ReliabilityBin> bins = reliability_bins({0.3f, 0.55f, 0.8f, 0.99f, 0.999f, 1.0f},
+                                                      {false, true, true, true, true, true});
+  write_reliability_diagram(out.folder / "reliability.png", bins);
+  CHECK(size_of(out.folder / "reliability.png") == cv::Size(760, 620));
+  write_reliability_diagram(out.folder / "reliability_empty.png", reliability_bins({}, {}));
+  CHECK(size_of(out.folder / "reliability_empty.png") == cv::Size(760, 620));
+}
+
+TEST_CASE("report: an evaluation report writes every picture, the metrics and report.html") {
+  Output out;
+  EvaluationReport report;
+  report.title = "test <model> & data";
+  report.samples = predictions(30, {4});
+  ConfusionMatrix confusion(10);
+  for (const auto& s : report.samples) confusion.add(s.truth, s.predicted);
+  report.metrics = compute_metrics(confusion);
+  const fs::path eval_folder = out.folder / "eval";
+  write_evaluation_report(eval_folder, report);
+  CHECK(size_of(eval_folder / report_samples_file) == cv::Size(950, 52 + 3 * 116 + 10));
+  CHECK(size_of(eval_folder / report_gallery_file) == cv::Size(950, 52 + 3 * 116 + 10));
+  CHECK(size_of(eval_folder / report_confusion_file) == cv::Size(740, 730));
+  CHECK(size_of(eval_folder / report_reliability_file) == cv::Size(760, 620));
+  CHECK(size_of(eval_folder / report_misclassified_file) == cv::Size(950, 52 + 116 + 10));
+  CHECK_FALSE(fs::exists(eval_folder / report_curves_file));  // no training, no curves
+  const std::string html = read_text(eval_folder / report_index_file);
+  CHECK(html.find("test &lt;model&gt; &amp; data") != std::string::npos);
+  CHECK(html.find("<td>accuracy</td><td>96.67%</td>") != std::string::npos);
+  for (const char* file :
+       {report_samples_file, report_gallery_file, report_confusion_file, report_reliability_file}) {
+    CHECK_MESSAGE(html.find("src=\"" + std::string(file) + "\"") != std::string::npos, file);
+  }
+  CHECK(read_text(eval_folder / report_metrics_file).find("expected calibration error") !=
+        std::string::npos);
+  CHECK_FALSE(leftovers(eval_folder));
+
+  report.history = fifteen_epochs();
+  write_evaluation_report(out.folder / "train", report);
+  CHECK(size_of(out.folder / "train" / report_curves_file) == cv::Size(1100, 470));
+  CHECK(read_text(out.folder / "train" / report_index_file).find("training_curves.png") !=
+        std::string::npos);
 }
