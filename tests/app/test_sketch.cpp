@@ -3,6 +3,7 @@
 #include <opencv2/core.hpp>
 
 #include "digitcam/app/sketch.hpp"
+#include "digitcam/vision/normalizer.hpp"
 
 using digitcam::app::Sketch;
 
@@ -78,4 +79,24 @@ TEST_CASE("sketch: moves without a stroke in progress draw nothing") {
   CHECK(sketch.stroke_count() == 1);
   CHECK(ink_pixels(sketch.render()) > 0);  // a click leaves a dot
   CHECK(ink_pixels(sketch.render()(cv::Rect(200, 200, 200, 200))) == 0);
+}
+
+TEST_CASE("sketch: a drawn digit reaches the network with MNIST's stroke width, at any size") {
+  // MNIST's strokes measure 1.7 .. 3.3 px at 28x28 (10th to 90th percentile, normalizer.cpp);
+  // the pen scaling alone must land there, without the normaliser's stroke matching.
+  for (const double size : {120.0, 240.0, 340.0}) {
+    Sketch sketch({400, 400});
+    const int left = 60, top = 30, right = left + static_cast<int>(0.6 * size);
+    const int bottom = top + static_cast<int>(size);
+    sketch.begin_stroke({left, top});  // a "7": the bar, then the diagonal
+    sketch.extend_stroke({right, top});
+    sketch.extend_stroke({left + static_cast<int>(0.2 * size), bottom});
+    sketch.end_stroke();
+    const auto crop = digitcam::vision::normalize_digit(
+        sketch.render(), {digitcam::vision::Polarity::dark_on_light, false});
+    REQUIRE(crop.has_value());
+    const double width = digitcam::vision::estimate_stroke_width(*crop);
+    CHECK_MESSAGE(width >= 1.7, "a " << size << " px digit: stroke " << width << " px at 28x28");
+    CHECK_MESSAGE(width <= 3.3, "a " << size << " px digit: stroke " << width << " px at 28x28");
+  }
 }
