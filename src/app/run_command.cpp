@@ -364,6 +364,9 @@ int run_recognizer(const RunOptions& o) {
 
       if (window || !o.output.empty()) {
         canvas = annotated(frame.image, result, photo);
+        // What a photo was read as, in the HUD's larger type: a digit filling the picture has its
+        // label squeezed into a corner.
+        if (photo) vision::draw_hud(canvas, photo_line(result));
         if (!o.output.empty()) {
           if (!video)
             video.emplace(o.output, source->fps() > 0 ? source->fps() : 25.0, canvas.size());
