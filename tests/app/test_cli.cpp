@@ -81,7 +81,8 @@ TEST_CASE("cli: train writes the model, its card and the report; eval reads the 
                           "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"}) {
     CHECK_MESSAGE(card.find(key) != std::string::npos, "model card lacks " << key);
   }
-  for (const char* picture : {"training_curves.png", "confusion.png", "misclassified.png"}) {
+  for (const char* picture : {"training_curves.png", "confusion.png", "misclassified.png",
+                              "samples.png", "gallery.png", "reliability.png", "report.html"}) {
     CHECK_MESSAGE(std::filesystem::file_size(folder / "small.onnx-report" / picture) > 1000,
                   picture);
   }
