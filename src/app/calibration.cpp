@@ -92,22 +92,27 @@ class FileReader {
   FileReader(const cv::FileStorage& storage, const fs::path& path)
       : storage_(storage), path_(path.string()) {}
 
+  struct Section {
+    cv::FileNode node;  // none when the file leaves the section out
+    std::string name;
+  };
+
   // The named top-level section; UsageError when it is there but is not a mapping.
-  cv::FileNode section(const char* name) {
+  Section section(const char* name) {
     sections_.insert(name);
     const cv::FileNode node = storage_[name];
     if (!node.empty() && !node.isMap() && !node.isNone()) {
       throw UsageError(path_ + ": " + name +
                        " must be a section of 'key: value' lines (see calibration/default.yml)");
     }
-    return node;
+    return {node, name};
   }
 
   // node[key] into value when present, checking lo <= value <= hi (and a whole number for
   // integer and 0|1 fields); the key is recorded as missing otherwise.
   template <class T>
-  void read(const cv::FileNode& section, const char* key, T& value, double lo, double hi) {
-    const std::string name = section_name(section) + "." + key;
+  void read(const Section& section, const char* key, T& value, double lo, double hi) {
+    const std::string name = section.name + "." + key;
     const cv::FileNode node = lookup(section, key, name);
     if (node.empty()) return;
     if (!node.isReal() && !node.isInt()) {
@@ -129,8 +134,8 @@ class FileReader {
   }
 
   // segmentation.polarity: a string, auto|dark|light.
-  void read_polarity(const cv::FileNode& section, const char* key, vision::Polarity& value) {
-    const std::string name = section_name(section) + "." + key;
+  void read_polarity(const Section& section, const char* key, vision::Polarity& value) {
+    const std::string name = section.name + "." + key;
     const cv::FileNode node = lookup(section, key, name);
     if (node.empty()) return;
     if (!node.isString()) {
@@ -165,13 +170,10 @@ class FileReader {
   }
 
  private:
-  static std::string section_name(const cv::FileNode& section) {
-    return section.empty() ? std::string() : section.name();
-  }
-  cv::FileNode lookup(const cv::FileNode& section, const char* key, const std::string& name) {
+  cv::FileNode lookup(const Section& section, const char* key, const std::string& name) {
     keys_.insert(name);
     // A section left out (or empty) leaves each of its keys out.
-    const cv::FileNode node = section.isMap() ? section[key] : cv::FileNode();
+    const cv::FileNode node = section.node.isMap() ? section.node[key] : cv::FileNode();
     if (node.empty() || node.isNone()) {
       missing_.push_back(name);
       return cv::FileNode();
@@ -202,7 +204,7 @@ vision::Polarity parse_polarity(const std::string& text) {
   throw UsageError("polarity '" + text + "' is not auto, dark (dark ink on light paper) or light");
 }
 
-CalibrationFile read_calibration(const fs::path& path) {
+CalibrationFile read_calibration(const fs::path& path, const PipelineSettings& base) {
   if (!fs::is_regular_file(path)) {
     throw IoError("calibration file " + path.string() +
                   " does not exist; give another with --calibration, or run digitcam calibrate");
@@ -220,9 +222,9 @@ CalibrationFile read_calibration(const fs::path& path) {
   }
 
   FileReader r(fs, path);
-  PipelineSettings s;
+  PipelineSettings s = base;
   constexpr double huge = 1e6;
-  const cv::FileNode seg = r.section("segmentation");
+  const auto seg = r.section("segmentation");
   r.read_polarity(seg, "polarity", s.segmenter.polarity);
   r.read(seg, "min_height_fraction", s.segmenter.min_height_fraction, 0, 1);
   r.read(seg, "max_height_fraction", s.segmenter.max_height_fraction, 0, 1);
@@ -236,17 +238,17 @@ CalibrationFile read_calibration(const fs::path& path) {
   r.read(seg, "max_stroke_fraction", s.segmenter.max_stroke_fraction, 0, 1);
   r.read(seg, "max_paper_variation", s.segmenter.max_paper_variation, 0, huge);
   r.read(seg, "erase_ruled_lines", s.segmenter.erase_ruled_lines, 0, 1);
-  const cv::FileNode norm = r.section("normalization");
+  const auto norm = r.section("normalization");
   r.read(norm, "match_stroke_width", s.match_stroke_width, 0, 1);
-  const cv::FileNode dec = r.section("decision");
+  const auto dec = r.section("decision");
   r.read(dec, "temperature", s.decision.temperature, 1e-3, 1e3);
   r.read(dec, "reject_threshold", s.decision.reject_threshold, 0, 1);
-  const cv::FileNode trk = r.section("tracker");
+  const auto trk = r.section("tracker");
   r.read(trk, "min_iou", s.tracker.min_iou, 0, 1);
   r.read(trk, "max_missed", s.tracker.max_missed, 0, huge);
   r.read(trk, "evidence_decay", s.tracker.evidence_decay, 0, 1);
   r.read(trk, "switch_margin", s.tracker.switch_margin, 0, 1);
-  const cv::FileNode rd = r.section("reader");
+  const auto rd = r.section("reader");
   r.read(rd, "max_gap", s.reader.max_gap, 0, huge);
   r.read(rd, "min_height_ratio", s.reader.min_height_ratio, 0, 1);
   r.read(rd, "min_vertical_overlap", s.reader.min_vertical_overlap, 0, 1);
@@ -299,29 +301,42 @@ fs::path named_calibration_path(const std::string& name) {
 
 PipelineSettings settings_from_calibration(const std::string& name_or_path,
                                            std::ostream& warnings) {
-  fs::path path;
-  if (!name_or_path.empty()) {
-    path = resolve_calibration(name_or_path);
-  } else {
-    path = default_calibration_path();
-    std::error_code ec;
-    if (!fs::is_regular_file(path, ec)) return PipelineSettings{};
-  }
-  const CalibrationFile file = read_calibration(path);
+  const fs::path default_path = default_calibration_path();
+  std::error_code ec;
+  const bool have_default = fs::is_regular_file(default_path, ec);
   const auto list = [](const std::vector<std::string>& keys) {
     std::string text;
     for (const std::string& k : keys) text += (text.empty() ? "" : ", ") + k;
     return text;
   };
-  if (!file.missing.empty()) {
-    warnings << "digitcam: warning: " << path.string() << " leaves out " << list(file.missing)
-             << "; using the defaults for " << (file.missing.size() == 1 ? "it" : "them") << '\n';
+  const auto warn = [&](const fs::path& path, const CalibrationFile& file, const char* fallback) {
+    if (!file.missing.empty()) {
+      warnings << "digitcam: warning: " << path.string() << " leaves out " << list(file.missing)
+               << "; using " << fallback << " for " << (file.missing.size() == 1 ? "it" : "them")
+               << '\n';
+    }
+    if (!file.unknown.empty()) {
+      warnings << "digitcam: warning: " << path.string() << " has unknown "
+               << (file.unknown.size() == 1 ? "key " : "keys ") << list(file.unknown)
+               << " (ignored; see calibration/default.yml for the names)\n";
+    }
+  };
+  // Keys a file leaves out come from default.yml (which holds the trained model's temperature
+  // and reject threshold), and those default.yml leaves out from the built-in values.
+  PipelineSettings base;
+  if (have_default) {
+    const CalibrationFile defaults = read_calibration(default_path);
+    const fs::path path = name_or_path.empty() ? default_path : resolve_calibration(name_or_path);
+    if (fs::equivalent(path, default_path, ec)) {
+      warn(default_path, defaults, "the built-in values");
+      return defaults.settings;
+    }
+    base = defaults.settings;
   }
-  if (!file.unknown.empty()) {
-    warnings << "digitcam: warning: " << path.string() << " has unknown "
-             << (file.unknown.size() == 1 ? "key " : "keys ") << list(file.unknown)
-             << " (ignored; see calibration/default.yml for the names)\n";
-  }
+  if (name_or_path.empty()) return base;
+  const fs::path path = resolve_calibration(name_or_path);
+  const CalibrationFile file = read_calibration(path, base);
+  warn(path, file, have_default ? "calibration/default.yml's values" : "the built-in values");
   return file.settings;
 }
 

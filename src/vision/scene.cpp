@@ -10,6 +10,7 @@
 
 #include "digitcam/engine/error.hpp"
 #include "digitcam/engine/tensor.hpp"
+#include "digitcam/vision/decision.hpp"
 #include "digitcam/vision/normalizer.hpp"
 
 namespace digitcam::vision {
@@ -204,7 +205,11 @@ int confident_digits(const std::vector<cv::Mat>& frames, const std::vector<int>&
     }
     const std::vector<Prediction> predictions = predict(classifier, batch, scene.temperature);
     for (std::size_t i = 0; i < predictions.size(); ++i) {
-      if (!inked[i] || predictions[i].confidence < scene.min_confidence) continue;
+      // A model with a "not a digit" class (label 10) reads clutter as that: no evidence.
+      if (!inked[i] || predictions[i].label >= digit_classes ||
+          predictions[i].confidence < scene.min_confidence) {
+        continue;
+      }
       ++count;
       if (out != nullptr) {
         out->push_back(

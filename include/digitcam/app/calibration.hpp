@@ -1,7 +1,7 @@
 #pragma once
 // calibration/*.yml: the recognizer's tunables in OpenCV FileStorage YAML. calibration/default.yml
-// documents every key (README: "Calibration files"). A key left out keeps its built-in default
-// (run and draw warn, naming it), so an older file still loads. Sections:
+// documents every key. A key another file leaves out takes default.yml's value (one default.yml
+// leaves out, the built-in one); run, draw and calibrate warn, naming it. Sections:
 //   segmentation: polarity (auto|dark|light), min_height_fraction, max_height_fraction,
 //                 min_aspect, max_aspect, min_fill, max_fill, block_fraction, threshold_offset,
 //                 relative_contrast, max_stroke_fraction, max_paper_variation,
@@ -30,7 +30,9 @@ struct CalibrationFile {
 // ("segmentation.block_fraction") when a value has the wrong type, is out of range (a threshold
 // outside 0..1, a negative size), is not a whole number where one is needed, or contradicts its
 // pair (min_fill above max_fill), and naming the section when a section is not a mapping.
-CalibrationFile read_calibration(const std::filesystem::path& path);
+// Keys the file leaves out keep their values in `base`.
+CalibrationFile read_calibration(const std::filesystem::path& path,
+                                 const PipelineSettings& base = {});
 // read_calibration(path).settings: for callers that report nothing.
 PipelineSettings load_calibration(const std::filesystem::path& path);
 
@@ -43,8 +45,9 @@ std::filesystem::path resolve_calibration(const std::string& name_or_path);
 // UsageError for a name that is not letters, digits, '-', '_' and '.'.
 std::filesystem::path named_calibration_path(const std::string& name);
 
-// The settings of run and draw: --calibration NAME|PATH resolved and read, or, when
+// The settings of run, draw and calibrate: --calibration NAME|PATH resolved and read, or, when
 // name_or_path is empty, calibration/default.yml (the built-in defaults when there is none).
+// Keys the file leaves out take default.yml's values (default.yml's own, the built-in ones).
 // Keys left out and unknown keys are named in one warning line each on `warnings`.
 PipelineSettings settings_from_calibration(const std::string& name_or_path, std::ostream& warnings);
 
