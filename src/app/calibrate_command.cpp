@@ -107,7 +107,8 @@ int calibrate(const CalibrateOptions& o) {
                       "; film the digits larger, sharper or for longer (--seconds), or keep "
                       "using the default calibration");
   }
-  std::cout << "calibration of " << source->describe() << " from " << e.frames << " frames:\n";
+  const std::string frames = std::to_string(e.frames) + (e.frames == 1 ? " frame" : " frames");
+  std::cout << "calibration of " << source->describe() << " from " << frames << ":\n";
   for (const vision::SceneChoice& c : e.choices) {
     std::cout << "  " << c.key << ": " << c.value << "\n      " << c.reason << '\n';
   }
@@ -115,9 +116,10 @@ int calibrate(const CalibrateOptions& o) {
   settings.segmenter = e.options;
   // The file says where its values came from; the other sections are the starting file's.
   std::vector<std::string> comments{
-      "Fitted by digitcam calibrate on " + source->describe() + " (" + std::to_string(e.frames) +
-          " frames); " + e.verdict + ".",
-      "Why each segmentation value (see calibration/default.yml for what each key means):"};
+      "Made by digitcam calibrate from " + source->describe() + " (" + frames + "); " + e.verdict +
+          ".",
+      e.fitted ? "Why each segmentation value (calibration/default.yml says what each key means):"
+               : "The fitted values, not kept (the segmentation section is the starting one):"};
   for (const vision::SceneChoice& c : e.choices) {
     comments.push_back("  " + c.key + " = " + c.value + ": " + c.reason);
   }

@@ -47,7 +47,10 @@ constexpr double kernel_per_stroke = 3.0;
 constexpr double max_block = 0.5;
 // Threshold margin: a third of the weakest (10th percentile) ink contrast keeps a stroke's
 // anti-aliased edge up to about its middle, and faded or shaded ink still counts; at least
-// noise_margin standard deviations of the sensor noise, so grain does not.
+// noise_margin standard deviations of the sensor noise, so grain does not. It only ever lowers
+// the starting margin (for faint ink): raising it with the ink's contrast broke a textured
+// background into digit-sized pieces (samples/demo.avi calibrated on itself: 0.62 -> 3.8 false
+// digits per frame with 33 instead of 12), a cost the confident-digit count cannot see.
 constexpr double contrast_share = 1.0 / 3.0;
 constexpr double noise_margin = 4.0;
 // Shape filters widen to what the confident digits show, with room to spare.
@@ -234,6 +237,10 @@ SegmenterOptions search_options(const SegmenterOptions& start, Polarity polarity
   return o;
 }
 
+std::string frames_text(int n) {
+  return std::to_string(n) + (n == 1 ? " frame" : " frames");
+}
+
 const char* polarity_word(Polarity p) {
   switch (p) {
     case Polarity::dark_on_light:
@@ -328,8 +335,8 @@ SceneEstimate estimate_scene(const std::vector<cv::Mat>& frames, Classifier& cla
   if (winner.digits < options.min_digits) {
     e.verdict = "only " + std::to_string(winner.digits) +
                 " digits read with confidence >= " + number(options.min_confidence, "%.2f") +
-                " in " + std::to_string(e.frames) + " frames (need " +
-                std::to_string(options.min_digits) + "); the starting settings are kept";
+                " in " + frames_text(e.frames) + " (need " + std::to_string(options.min_digits) +
+                "); the starting settings are kept";
     return e;
   }
   SegmenterOptions fit = start;
@@ -394,14 +401,15 @@ SceneEstimate estimate_scene(const std::vector<cv::Mat>& frames, Classifier& cla
 
   if (!contrasts.empty()) {
     const double noise_floor = noise_margin * e.noise;
-    fit.threshold_offset =
-        rounded(std::min(255.0, std::max(noise_floor, contrast_share * e.contrast.low)));
+    fit.threshold_offset = rounded(
+        std::min(start.threshold_offset, std::max(noise_floor, contrast_share * e.contrast.low)));
     e.choices.push_back({"segmentation.threshold_offset", number(fit.threshold_offset),
                          "ink differs from its paper by " + number(e.contrast.low, "%.0f") +
                              " .. " + number(e.contrast.high, "%.0f") + " grey levels" +
                              percentiles + ", sensor noise " + number(e.noise, "%.1f") +
                              "; a third of the weakest, at least " + number(noise_margin, "%.0f") +
-                             "x the noise"});
+                             "x the noise, at most the starting " +
+                             number(start.threshold_offset)});
     const double relative_low = percentile(relatives, 0.1);
     fit.relative_contrast =
         rounded(std::min(start.relative_contrast, contrast_share * relative_low));
@@ -453,7 +461,7 @@ SceneEstimate estimate_scene(const std::vector<cv::Mat>& frames, Classifier& cla
   if (e.fitted) e.options = fit;
   e.verdict = std::string(e.fitted ? "fitted settings kept" : "starting settings kept") +
               ": they read " + std::to_string(std::max(e.fitted_digits, e.start_digits)) +
-              " confident digits in " + std::to_string(e.frames) + " frames, the " +
+              " confident digits in " + frames_text(e.frames) + ", the " +
               (e.fitted ? "starting" : "fitted") + " ones " +
               std::to_string(std::min(e.fitted_digits, e.start_digits));
   return e;
