@@ -33,6 +33,7 @@ int eval_command(const Arguments& args) {
               digits_png, report;
   int threads = 0;
   std::size_t limit = 0;
+  float temperature = 1.0f;
   bool json = false;
   po::options_description options("options");
   options.add_options()("model,m", po::value(&model)->default_value(model),
@@ -43,6 +44,9 @@ int eval_command(const Arguments& args) {
       "digits-png", po::value(&digits_png), "OpenCV's digits.png sheet (5000 digits, 20x20)")(
       "limit", po::value(&limit)->default_value(0), "first N test images only (0: all)")(
       "json", po::bool_switch(&json), "print one JSON object instead of a table")(
+      "temperature", po::value(&temperature)->default_value(temperature),
+      "softmax temperature of the confidences (1: the model's own; calibration/default.yml "
+      "holds the fitted one)")(
       "report", po::value(&report),
       "folder for the report: sample, gallery, confusion and reliability PNGs, report.html");
   add_threads_option(options, threads);
@@ -73,7 +77,7 @@ int eval_command(const Arguments& args) {
 
   // The data first: a bad data path is reported as such even when the model is missing too.
   auto classifier = vision::make_classifier(vision::parse_engine_kind(engine_name), model);
-  const Evaluation evaluation = evaluate(*classifier, data);
+  const Evaluation evaluation = evaluate(*classifier, data, temperature);
   const train::Metrics& metrics = evaluation.metrics;
   std::vector<float> confidences;
   std::vector<bool> correct;
@@ -96,6 +100,8 @@ int eval_command(const Arguments& args) {
     train::EvaluationReport pictures;
     pictures.title = fs::path(model).filename().string() + " on " + source + " (" +
                      classifier->name() + " engine)";
+    if (temperature != 1.0f)
+      pictures.figures.emplace_back("softmax temperature", std::to_string(temperature));
     pictures.metrics = metrics;
     pictures.samples = evaluation.samples;
     train::write_evaluation_report(report, pictures);

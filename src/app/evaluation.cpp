@@ -16,7 +16,7 @@ constexpr int eval_batch = 500;
 
 }  // namespace
 
-Evaluation evaluate(vision::Classifier& classifier, const train::Dataset& data) {
+Evaluation evaluate(vision::Classifier& classifier, const train::Dataset& data, float temperature) {
   if (classifier.classes() < vision::digit_classes) {
     throw ModelError("the model has " + std::to_string(classifier.classes()) +
                      " outputs; a digit classifier needs at least 10 (0-9, and optionally "
@@ -32,7 +32,7 @@ Evaluation evaluate(vision::Classifier& classifier, const train::Dataset& data) 
     indices.resize(static_cast<std::size_t>(size));
     std::iota(indices.begin(), indices.end(), static_cast<std::size_t>(start));
     train::fill_batch(data, indices, batch);
-    const auto predictions = vision::predict(classifier, batch);
+    const auto predictions = vision::predict(classifier, batch, temperature);
     for (int i = 0; i < size; ++i) {
       const auto k = static_cast<std::size_t>(start + i);
       const std::vector<float>& p = predictions[static_cast<std::size_t>(i)].probabilities;

@@ -314,7 +314,7 @@ int train_command(const Arguments& args) {
     // The report reads the model file just written, through the evaluation `digitcam eval
     // --report` uses: one code path, and the pictures show the model as shipped.
     auto written = vision::make_classifier(vision::EngineKind::native, model_path);
-    const Evaluation evaluation = evaluate(*written, test);
+    const Evaluation evaluation = evaluate(*written, test, static_cast<float>(temperature));
     train::EvaluationReport pictures;
     pictures.title = model_path.filename().string() + " on MNIST's test set, after " +
                      std::to_string(run.history.size()) + " epochs of training";
@@ -322,6 +322,8 @@ int train_command(const Arguments& args) {
     pictures.samples = evaluation.samples;
     pictures.history = run.history;
     pictures.figures.emplace_back("recipe", o.describe());
+    pictures.figures.emplace_back("softmax temperature (fitted on the validation split)",
+                                  std::to_string(temperature));
     if (card.figures.count("digits_sheet_accuracy") != 0) {
       pictures.figures.emplace_back("OpenCV digits sheet",
                                     percent(card.figures["digits_sheet_accuracy"]));

@@ -611,6 +611,9 @@ void write_reliability_diagram(const fs::path& path, const std::vector<Reliabili
       cv::addWeighted(region, 0.4, tint, 0.6, 0.0, region);
     }
     cv::rectangle(canvas, cv::Point(x0, py(b.accuracy)), cv::Point(x1, py(0.0)), ink, 1);
+    // The bin's mean confidence as a line: where a calibrated bar would end.
+    cv::line(canvas, {x0, py(b.mean_confidence)}, {x1, py(b.mean_confidence)}, wrong_colour,
+             line_width);
   }
   cv::line(canvas, {px(0.0), py(0.0)}, {px(1.0), py(1.0)}, diagonal_colour, 1, cv::LINE_AA);
   cv::rectangle(canvas, plot, ink, 1);
@@ -628,9 +631,11 @@ void write_reliability_diagram(const fs::path& path, const std::vector<Reliabili
     lx += legend_swatch + 2 * tick_gap + text_size(name, tick_scale).width + legend_row;
   };
   cv::rectangle(canvas, cv::Rect(lx, ly - 10, legend_swatch, 10), accuracy_colour, cv::FILLED);
-  entry("accuracy in the bin");
+  entry("accuracy");
   cv::rectangle(canvas, cv::Rect(lx, ly - 10, legend_swatch, 10), gap_colour, cv::FILLED);
-  entry("gap to its mean confidence");
+  entry("gap");
+  cv::line(canvas, {lx, ly - 5}, {lx + legend_swatch, ly - 5}, wrong_colour, line_width);
+  entry("mean confidence");
   cv::line(canvas, {lx, ly - 5}, {lx + legend_swatch, ly - 5}, diagonal_colour, 1, cv::LINE_AA);
   entry("perfect calibration");
   write_image(path, canvas);

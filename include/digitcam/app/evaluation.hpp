@@ -4,8 +4,8 @@
 // come from the same numbers.
 //
 // Models with an 11th "not a digit" output are evaluated on digits: the probabilities are the
-// softmax over all of the model's outputs, the prediction is the most probable of the ten digit
-// classes and its confidence that class's probability.
+// softmax over all of the model's outputs (of logits / temperature), the prediction is the most
+// probable of the ten digit classes and its confidence that class's probability.
 
 #include <vector>
 
@@ -21,7 +21,9 @@ struct Evaluation {
   std::vector<train::LabelledCrop> samples;  // every digit: image, truth, prediction, confidence
 };
 
-// ModelError when the model has fewer than ten outputs.
-Evaluation evaluate(vision::Classifier& classifier, const train::Dataset& data);
+// ModelError when the model has fewer than ten outputs; UsageError for a temperature that is
+// not a positive finite number.
+Evaluation evaluate(vision::Classifier& classifier, const train::Dataset& data,
+                    float temperature = 1.0f);
 
 }  // namespace digitcam::app
