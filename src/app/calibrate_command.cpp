@@ -107,8 +107,8 @@ int calibrate(const CalibrateOptions& o) {
                       "; film the digits larger, sharper or for longer (--seconds), or keep "
                       "using the default calibration");
   }
-  const std::string frames = std::to_string(e.frames) + (e.frames == 1 ? " frame" : " frames");
-  std::cout << "calibration of " << source->describe() << " from " << frames << ":\n";
+  const std::string seen = std::to_string(e.frames) + (e.frames == 1 ? " frame" : " frames");
+  std::cout << "calibration of " << source->describe() << " from " << seen << ":\n";
   for (const vision::SceneChoice& c : e.choices) {
     std::cout << "  " << c.key << ": " << c.value << "\n      " << c.reason << '\n';
   }
@@ -116,7 +116,7 @@ int calibrate(const CalibrateOptions& o) {
   settings.segmenter = e.options;
   // The file says where its values came from; the other sections are the starting file's.
   std::vector<std::string> comments{
-      "Made by digitcam calibrate from " + source->describe() + " (" + frames + "); " + e.verdict +
+      "Made by digitcam calibrate from " + source->describe() + " (" + seen + "); " + e.verdict +
           ".",
       e.fitted ? "Why each segmentation value (calibration/default.yml says what each key means):"
                : "The fitted values, not kept (the segmentation section is the starting one):"};
