@@ -35,8 +35,8 @@ constexpr Command commands[] = {
      calibrate_command},
 };
 
-// Width of the command names in the usage list (the longest, "calibrate", and a space).
-constexpr std::size_t command_column = 10;
+// Width of the command names in the usage list (the longest, "calibrate", and two spaces).
+constexpr std::size_t command_column = 11;
 
 void print_usage(std::ostream& out) {
   out << "usage: digitcam <command> [options]\n"

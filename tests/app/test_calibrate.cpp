@@ -95,6 +95,13 @@ TEST_CASE("calibrate: no output named, or a scene without digits, fails with a c
   CHECK(unnamed.err.find("--name") != std::string::npos);
   const auto nothing = test::run_digitcam("calibrate");
   CHECK(nothing.exit_code == 2);
+  const auto listed = test::run_digitcam("--help");
+  CHECK(listed.out.find("  calibrate  fit the segmentation settings") != std::string::npos);
+  const auto help = test::run_digitcam("calibrate --help");
+  CHECK(help.exit_code == 0);
+  for (const char* option : {"--name", "--output", "--seconds", "--calibration", "--model"}) {
+    CHECK_MESSAGE(help.out.find(option) != std::string::npos, option);
+  }
 
   TempFolder folder("calibrate-blank");
   // One picture of one digit is too little evidence to fit a scene to.
