@@ -1,7 +1,7 @@
 // `digitcam draw`: a canvas to draw digits on with the mouse, read live by the same pipeline as
 // `digitcam run` reads a photo (segmenter, normaliser, classifier, decision, number reader), with
 // the top three digits and a probability bar per class beside it. Everything runs on the main
-// thread: highgui delivers mouse events inside waitKey, and one prediction takes milliseconds.
+// thread: highgui delivers mouse events inside waitKey, and the canvas is read between two polls.
 
 #include <algorithm>
 #include <array>
@@ -60,6 +60,7 @@ struct DrawOptions {
   int threads = 0;
 };
 
+// The same test as `run` makes before it opens a window (without one, Qt would abort).
 bool display_available() {
   const char* x = std::getenv("DISPLAY");
   const char* wayland = std::getenv("WAYLAND_DISPLAY");
