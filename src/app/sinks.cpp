@@ -167,16 +167,24 @@ void JsonLinesWriter::write(const FrameResult& result) {
 
 void JsonLinesWriter::write_all(const std::string& bytes) {
   // One write() call for the whole line in the usual case; the loop only finishes a write the
-  // kernel cut short (signals, pipes).
+  // kernel cut short (signals, pipes, a disk filling up).
   std::size_t done = 0;
   while (done < bytes.size()) {
     const ssize_t n = ::write(fd_, bytes.data() + done, bytes.size() - done);
     if (n < 0) {
       if (errno == EINTR) continue;
-      throw IoError("cannot write JSON lines to " + path_ + ": " + std::strerror(errno));
+      const int error = errno;
+      // A file keeps only whole lines: the part of this line that did reach it goes again
+      // (a pipe cannot be cut back; its reader sees the line end early).
+      if (owns_fd_ && done > 0 && ::ftruncate(fd_, complete_bytes_) == 0) {
+        ::lseek(fd_, complete_bytes_, SEEK_SET);
+      }
+      throw IoError("cannot write JSON lines to " + path_ + ": " + std::strerror(error) +
+                    "; the lines of the frames before are complete");
     }
     done += static_cast<std::size_t>(n);
   }
+  complete_bytes_ += static_cast<off_t>(bytes.size());
 }
 
 void JsonLinesWriter::close() {
@@ -262,7 +270,22 @@ void AnnotatedVideoWriter::write(const cv::Mat& bgr) {
 }
 
 void AnnotatedVideoWriter::close() {
-  if (video_.isOpened()) video_.release();
+  if (!video_.isOpened()) return;
+  video_.release();
+  // OpenCV's writer drops write errors (a disk filling up, a file size limit) without a word;
+  // reading the finished file back is the only way to know every frame is in it.
+  std::int64_t readable = 0;
+  try {
+    cv::VideoCapture check(path_, cv::CAP_FFMPEG);
+    if (check.isOpened()) readable = static_cast<std::int64_t>(check.get(cv::CAP_PROP_FRAME_COUNT));
+  } catch (const cv::Exception&) {
+    readable = 0;
+  }
+  if (frames_ > 0 && readable < frames_) {
+    throw IoError("video " + path_ + " is incomplete: " + std::to_string(frames_) +
+                  " frames were written but " + std::to_string(readable) +
+                  " read back (disk full or a file size limit?); free space and run again");
+  }
 }
 
 // RunSummary

@@ -1,13 +1,34 @@
 #include <doctest/doctest.h>
 
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <regex>
+#include <thread>
+
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
 
 #include "support/data_paths.hpp"
 #include "support/run_binary.hpp"
 
 using digitcam::test::run_digitcam;
+using digitcam::test::slurp;
 using digitcam::test::TempFolder;
+
+namespace {
+
+// "... test 93.21%" at the end of train's closing line; -1 when absent.
+double test_accuracy_of(const std::string& err) {
+  std::smatch m;
+  if (!std::regex_search(err, m, std::regex(R"(; test ([0-9.]+)%)"))) return -1.0;
+  return std::stod(m[1]);
+}
+
+}  // namespace
 
 TEST_CASE("cli: --help lists the commands and exits 0; --version prints the version") {
   auto r = run_digitcam("--help");
@@ -115,4 +136,90 @@ TEST_CASE("cli: bench --json prints every figure, side by side, as numbers") {
     REQUIRE_MESSAGE(at != std::string::npos, "bench --json lacks " << key << ": " << r.out);
     CHECK_MESSAGE(std::stod(r.out.substr(at + quoted.size())) > 0.0, key);
   }
+}
+
+TEST_CASE("cli: MNIST files whose image and label counts differ are exit code 3 naming both") {
+  if (!digitcam::test::have_mnist()) {
+    MESSAGE("MNIST absent (run tools/setup.sh): skipped");
+    return;
+  }
+  TempFolder folder("cli-mismatch");
+  for (const char* name : digitcam::test::mnist_file_names) {
+    std::filesystem::copy_file(digitcam::test::mnist_folder() / name, folder / name);
+  }
+  // The test labels of another set: a valid IDX label file with 9999 labels.
+  {
+    std::ifstream in(digitcam::test::mnist_folder() / "t10k-labels-idx1-ubyte", std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    bytes.resize(bytes.size() - 1);
+    bytes[6] = static_cast<char>(9999 >> 8);
+    bytes[7] = static_cast<char>(9999 & 0xFF);
+    std::ofstream(folder / "t10k-labels-idx1-ubyte", std::ios::binary | std::ios::trunc) << bytes;
+  }
+  const auto r = run_digitcam("eval --mnist '" + folder.path().string() + "'");
+  CAPTURE(r.err);
+  CHECK(r.exit_code == 3);
+  CHECK(r.err.find("t10k-images-idx3-ubyte (10000 images)") != std::string::npos);
+  CHECK(r.err.find("t10k-labels-idx1-ubyte (9999 labels)") != std::string::npos);
+}
+
+TEST_CASE("cli: a digits sheet of the wrong size is exit code 3 naming its size") {
+  TempFolder folder("cli-sheet");
+  const auto sheet = folder / "digits.png";
+  REQUIRE(cv::imwrite(sheet.string(), cv::Mat(500, 1000, CV_8UC1, cv::Scalar(0))));
+  const auto r = run_digitcam("eval --digits-png '" + sheet.string() + "'");
+  CAPTURE(r.err);
+  CHECK(r.exit_code == 3);
+  CHECK(r.err.find("digits.png is 1000x500, expected 2000x1000") != std::string::npos);
+}
+
+TEST_CASE(
+    "cli: train killed mid-epoch leaves no half model; --resume ends where a whole run does") {
+  if (!digitcam::test::have_mnist()) {
+    MESSAGE("MNIST absent (run tools/setup.sh): skipped");
+    return;
+  }
+  TempFolder folder("cli-kill");
+  const std::string recipe = "train --limit 2000 --epochs 3 --batch 32 --augment none --threads 2 ";
+  const auto whole = folder / "whole.onnx", model = folder / "model.onnx";
+  auto r = run_digitcam(recipe + "--output '" + whole.string() + "'");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  const double whole_accuracy = test_accuracy_of(r.err);
+  REQUIRE(whole_accuracy > 0);
+
+  // SIGKILL (no handler can run) once the first epoch's checkpoint is written and the second
+  // epoch is under way.
+  const auto out = folder / "stdout", err = folder / "stderr";
+  const pid_t pid =
+      digitcam::test::spawn_digitcam(recipe + "--output '" + model.string() + "'", out, err);
+  const auto start = std::chrono::steady_clock::now();
+  while (slurp(err).find("epoch 1/3:") == std::string::npos) {
+    REQUIRE_MESSAGE(std::chrono::steady_clock::now() - start < std::chrono::minutes(10),
+                    slurp(err));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ::kill(pid, SIGKILL);
+  CHECK(digitcam::test::wait_digitcam(pid) == 128 + SIGKILL);
+  CHECK(slurp(err).find("epoch 2/3:") == std::string::npos);  // killed inside epoch 2
+  CHECK_FALSE(std::filesystem::exists(model));                // never half-written
+  CHECK_FALSE(std::filesystem::exists(folder / "model.json"));
+  REQUIRE(std::filesystem::exists(model.string() + ".ckpt"));
+  for (const auto& entry : std::filesystem::directory_iterator(folder.path())) {
+    CHECK_MESSAGE(entry.path().filename().string().find(".tmp") == std::string::npos,
+                  "temporary file left: " << entry.path());
+  }
+
+  r = run_digitcam(recipe + "--resume --output '" + model.string() + "'");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  CHECK(r.err.find("epoch 1/3:") == std::string::npos);  // not trained again
+  CHECK(r.err.find("epoch 3/3:") != std::string::npos);
+  const double resumed_accuracy = test_accuracy_of(r.err);
+  CAPTURE(whole_accuracy);
+  CAPTURE(resumed_accuracy);
+  // Resuming restores weights, optimizer state and the data order, so the runs agree; 0.5 points
+  // leaves room for the noise of a different thread schedule.
+  CHECK(std::abs(resumed_accuracy - whole_accuracy) < 0.5);
+  CHECK_FALSE(std::filesystem::exists(model.string() + ".ckpt"));
+  r = run_digitcam("eval --limit 500 --model '" + model.string() + "'");
+  CHECK(r.exit_code == 0);
 }

@@ -3,14 +3,26 @@
 
 #include <doctest/doctest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <regex>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include "support/data_paths.hpp"
 #include "support/run_binary.hpp"
@@ -81,6 +93,156 @@ long count_digits(const std::string& json_lines) {
     ++count;
   }
   return count;
+}
+
+// Every line a whole JSON object of the documented shape, frame numbers rising (a live source
+// may skip some). Returns the number of lines.
+std::size_t check_live_json_lines(const std::string& text) {
+  const auto lines = lines_of(text);
+  long last = -1;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    CAPTURE(i);
+    CAPTURE(lines[i]);
+    REQUIRE(lines[i].rfind("{\"frame\":", 0) == 0);
+    CHECK(lines[i].back() == '}');
+    CHECK(lines[i].find("\"numbers\":[") != std::string::npos);
+    const long frame = std::stol(lines[i].substr(9));
+    CHECK(frame > last);
+    last = frame;
+  }
+  CHECK((text.empty() || text.back() == '\n'));
+  return lines.size();
+}
+
+// A free TCP port on 127.0.0.1 (free when asked; the server binds it right after).
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  socklen_t length = sizeof address;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
+// Whether something listens on 127.0.0.1:port, from /proc/net/tcp (connecting would use up the
+// single client an ffmpeg server accepts).
+bool listening(int port) {
+  char local[32];
+  std::snprintf(local, sizeof local, "0100007F:%04X", port);
+  std::istringstream table(slurp("/proc/net/tcp"));
+  for (std::string line; std::getline(table, line);) {
+    std::istringstream fields(line);
+    std::string slot, address, remote, state;
+    fields >> slot >> address >> remote >> state;
+    if (address == local && state == "0A") return true;
+  }
+  return false;
+}
+
+// An MJPEG-over-HTTP camera on 127.0.0.1 served by ffmpeg from the sample video in real time
+// (25 frames/s), looped `loops` times (-1: forever); one client, as ffmpeg's -listen 1 serves.
+class FfmpegStream {
+ public:
+  explicit FfmpegStream(int loops) : port_(free_port()) {
+    const std::string command = "exec ffmpeg -nostdin -loglevel error -re -stream_loop " +
+                                std::to_string(loops) + " -i " + quoted(sample("demo.avi")) +
+                                " -an -c:v mjpeg -q:v 5 -f mpjpeg -listen 1 " + url() +
+                                " >/dev/null 2>&1";
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    for (int i = 0; i < 200 && !listening(port_); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    REQUIRE_MESSAGE(listening(port_), "ffmpeg did not start serving " << url());
+  }
+  ~FfmpegStream() { kill(); }
+  FfmpegStream(const FfmpegStream&) = delete;
+  FfmpegStream& operator=(const FfmpegStream&) = delete;
+
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/cam.mjpg"; }
+  // Stops the server at once, as a crashed camera or a pulled cable would.
+  void kill() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+
+ private:
+  int port_;
+  pid_t pid_ = -1;
+};
+
+// Waits for a spawned digitcam up to `seconds`; kills it and fails the test past that.
+int wait_at_most(pid_t pid, double seconds) {
+  const auto start = std::chrono::steady_clock::now();
+  int status = 0;
+  while (::waitpid(pid, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() - start > std::chrono::duration<double>(seconds)) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      FAIL("digitcam did not end within " << seconds << " s");
+      return -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+void wait_for_lines(const fs::path& file, std::size_t count, double seconds) {
+  const auto start = std::chrono::steady_clock::now();
+  while (lines_of(slurp(file)).size() < count) {
+    REQUIRE_MESSAGE(
+        std::chrono::steady_clock::now() - start < std::chrono::duration<double>(seconds),
+        file.string() << " did not reach " << count << " lines");
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+// Resident memory (VmRSS, KiB) and open file descriptors of a process, from /proc.
+struct ProcessUse {
+  long rss_kib = 0;
+  long fds = 0;
+};
+ProcessUse process_use(pid_t pid) {
+  const fs::path proc = "/proc/" + std::to_string(pid);
+  ProcessUse use;
+  std::istringstream status(slurp(proc / "status"));
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("VmRSS:", 0) == 0) use.rss_kib = std::stol(line.substr(6));
+  }
+  std::error_code ec;
+  for (auto it = fs::directory_iterator(proc / "fd", ec); !ec && it != fs::directory_iterator();
+       it.increment(ec)) {
+    ++use.fds;
+  }
+  return use;
+}
+
+// run_digitcam with a file size limit (ulimit -f, 512-byte blocks) on the binary, which stands
+// in for a disk filling up mid-run: past it write() fails with EFBIG as it would with ENOSPC.
+digitcam::test::RunResult run_with_file_limit(int blocks, const std::string& arguments,
+                                              const TempFolder& folder) {
+  const auto out = folder / "limited.stdout", err = folder / "limited.stderr";
+  const std::string command = "ulimit -f " + std::to_string(blocks) + "; exec '" +
+                              std::string(DIGITCAM_BINARY) + "' " + arguments + " >" + quoted(out) +
+                              " 2>" + quoted(err) + " </dev/null";
+  const int status = std::system(command.c_str());
+  digitcam::test::RunResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = slurp(out);
+  r.err = slurp(err);
+  return r;
+}
+
+fs::path onnx_fixture(const std::string& name) {
+  return digitcam::test::source_dir() / "tests/fixtures/onnx" / name;
 }
 
 }  // namespace
@@ -221,4 +383,171 @@ TEST_CASE("run: SIGTERM mid-run ends cleanly with complete JSON lines (exit 130)
   CHECK(lines.size() < 200);
   check_json_lines(text, lines.size());
   CHECK(slurp(err).find("frames ") != std::string::npos);  // the summary was still printed
+}
+
+TEST_CASE("run: every broken model ends in one line naming the file, exit code 4") {
+  const auto photo = sample("photo/2_big.png");
+  for (const char* name : {"empty.onnx", "truncated.onnx", "random_bytes.onnx",
+                           "unsupported_op.onnx", "wrong_input_shape.onnx", "absurd_dims.onnx",
+                           "huge_padding.onnx", "nan_weights.onnx", "not_a_chain.onnx"}) {
+    CAPTURE(name);
+    const auto r =
+        run_digitcam("run " + quoted(photo) + " --headless --model " + quoted(onnx_fixture(name)));
+    CAPTURE(r.err);
+    CHECK(r.exit_code == 4);
+    CHECK(r.out.empty());
+    CHECK(lines_of(r.err).size() == 1);
+    CHECK(r.err.rfind("digitcam: ", 0) == 0);
+    CHECK(r.err.find(name) != std::string::npos);
+  }
+}
+
+TEST_CASE("run: pictures of any depth, channel count and size are read or refused cleanly") {
+  TempFolder folder("run-pictures");
+  const auto digit = digitcam::test::mnist_test_digit(1);  // a 2
+  if (!digit) {
+    MESSAGE("MNIST absent (run tools/setup.sh): skipped");
+    return;
+  }
+  // Dark ink on light paper with a margin, once as 16-bit grey and once as BGRA.
+  cv::Mat ink(28, 28, CV_8UC1, const_cast<std::uint8_t*>(digit->pixels.data()));
+  cv::Mat paper;
+  cv::copyMakeBorder(255 - ink, paper, 40, 40, 40, 40, cv::BORDER_CONSTANT, cv::Scalar(255));
+  cv::resize(paper, paper, cv::Size(), 3, 3, cv::INTER_CUBIC);
+  cv::Mat deep, alpha;
+  paper.convertTo(deep, CV_16U, 257.0);
+  cv::cvtColor(paper, alpha, cv::COLOR_GRAY2BGRA);
+  REQUIRE(cv::imwrite((folder / "deep.png").string(), deep));
+  REQUIRE(cv::imwrite((folder / "alpha.png").string(), alpha));
+  REQUIRE(cv::imwrite((folder / "dot.png").string(), cv::Mat(1, 1, CV_8UC1, cv::Scalar(0))));
+  for (const char* name : {"deep.png", "alpha.png"}) {
+    const auto r = run_digitcam("run " + quoted(folder / name) + " --headless");
+    CAPTURE(r.err);
+    CHECK(r.exit_code == 0);
+    CHECK(r.out.rfind(std::string(name) + ": 2 (", 0) == 0);
+  }
+  auto r = run_digitcam("run " + quoted(folder / "dot.png") + " --headless");
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "dot.png: no digit\n");
+
+  const auto huge = digitcam::test::source_dir() / "tests/fixtures/images/blank_20000x20000.png";
+  const auto json = folder / "huge.jsonl";
+  r = run_digitcam("run " + quoted(huge) + " --headless --json " + quoted(json));
+  CAPTURE(r.err);
+  CHECK(r.exit_code == 5);
+  CHECK(lines_of(r.err).back().find("20000x20000 (400 megapixels)") != std::string::npos);
+  CHECK(slurp(json).empty());  // created at the start, nothing half-written in it
+}
+
+TEST_CASE("run: a video cut short gives complete JSON lines for the frames it had and says so") {
+  TempFolder folder("run-cut");
+  const auto cut = folder / "cut.avi";
+  fs::copy_file(sample("demo.avi"), cut);
+  fs::resize_file(cut, fs::file_size(cut) / 2);
+  const auto json = folder / "cut.jsonl";
+  const auto r = run_digitcam("run " + quoted(cut) + " --headless --json " + quoted(json));
+  CAPTURE(r.err);
+  CHECK(r.exit_code == 0);
+  const auto lines = lines_of(slurp(json));
+  CHECK(lines.size() > 50);
+  check_json_lines(slurp(json), lines.size());
+  CHECK(r.err.find("cut.avi ended after " + std::to_string(lines.size()) + " of its announced") !=
+        std::string::npos);
+  // FFmpeg's own decoder messages stay out of digitcam's stderr.
+  CHECK(r.err.find("Error at MB") == std::string::npos);
+  CHECK(r.err.find("[mpeg4") == std::string::npos);
+}
+
+TEST_CASE("run: outputs that cannot be written fail at the start or keep what was written") {
+  TempFolder folder("run-outputs");
+  const std::string demo = "run " + quoted(sample("demo.avi")) + " --headless --max-frames 60";
+  // A full device: the first line cannot be written.
+  auto r = run_digitcam(demo + " --json /dev/full");
+  CHECK(r.exit_code == 3);
+  CHECK(r.err.find("cannot write JSON lines to /dev/full: No space left on device") !=
+        std::string::npos);
+  // A folder nobody may create files in (sysfs), before any frame is read.
+  r = run_digitcam(demo + " --json /sys/digitcam.jsonl");
+  CHECK(r.exit_code == 3);
+  CHECK(r.err.find("/sys/digitcam.jsonl") != std::string::npos);
+  CHECK(r.err.find("frames ") == std::string::npos);
+
+  // The disk fills mid-run (a file size limit of 8 KiB stands in for it): the JSON lines file
+  // keeps every whole line written before, and the run says what happened.
+  const auto json = folder / "full.jsonl";
+  r = run_with_file_limit(16, demo + " --json " + quoted(json), folder);
+  CAPTURE(r.err);
+  CHECK(r.exit_code == 3);
+  CHECK(r.err.find("File too large") != std::string::npos);
+  const std::string text = slurp(json);
+  CHECK(text.size() <= 8192);
+  CHECK(lines_of(text).size() > 5);
+  check_json_lines(text, lines_of(text).size());
+
+  // The same for the annotated video: OpenCV's writer drops the error, the closing check finds it.
+  const auto video = folder / "full.avi";
+  r = run_with_file_limit(200, demo + " --output " + quoted(video), folder);
+  CAPTURE(r.err);
+  CHECK(r.exit_code == 3);
+  CHECK(r.err.find("full.avi is incomplete") != std::string::npos);
+}
+
+TEST_CASE("run: a live stream whose ffmpeg server is killed retries, then ends with whole lines") {
+  TempFolder folder("run-live");
+  FfmpegStream server(-1);
+  const auto json = folder / "live.jsonl", out = folder / "stdout", err = folder / "stderr";
+  const pid_t pid = digitcam::test::spawn_digitcam(
+      "run " + server.url() + " --headless --reconnect 2 --json " + quoted(json), out, err);
+  wait_for_lines(json, 10, 60.0);
+  server.kill();
+  const int exit_code = wait_at_most(pid, 60.0);
+  const std::string errors = slurp(err);
+  CAPTURE(errors);
+  CHECK(exit_code == 0);
+  CHECK(errors.find("stopped delivering frames; gave up after 2 s of retries") !=
+        std::string::npos);
+  CHECK(check_live_json_lines(slurp(json)) >= 10);
+  CHECK(errors.find("frames ") != std::string::npos);  // the summary
+}
+
+// Memory and descriptors over a long run on a looped live stream. CI runs it for 40 s;
+// tools/soak.sh runs it for 30 minutes (DIGITCAM_SOAK_SECONDS=1800). After a warm-up of a quarter
+// of the run (at least 10 s: model, buffers and FFmpeg's pools reach their size), resident memory
+// must grow by less than 5% and no file descriptor may be left open.
+TEST_CASE("soak: a looped live stream keeps memory flat and leaks no file descriptor") {
+  constexpr double default_seconds = 40.0, min_warm_up = 10.0, max_growth = 0.05;
+  const char* env = std::getenv("DIGITCAM_SOAK_SECONDS");
+  const double seconds = env != nullptr ? std::atof(env) : default_seconds;
+  const double warm_up = std::max(min_warm_up, seconds / 4);
+  TempFolder folder("run-soak");
+  FfmpegStream server(-1);
+  const auto json = folder / "soak.jsonl", out = folder / "stdout", err = folder / "stderr";
+  const pid_t pid = digitcam::test::spawn_digitcam(
+      "run " + server.url() + " --headless --json " + quoted(json), out, err);
+  const auto start = std::chrono::steady_clock::now();
+  const auto elapsed = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  while (elapsed() < warm_up) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const ProcessUse warm = process_use(pid);
+  ProcessUse peak = warm;
+  while (elapsed() < seconds) {
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    const ProcessUse now = process_use(pid);
+    peak.rss_kib = std::max(peak.rss_kib, now.rss_kib);
+    peak.fds = std::max(peak.fds, now.fds);
+  }
+  const ProcessUse end = process_use(pid);
+  ::kill(pid, SIGTERM);
+  const int exit_code = wait_at_most(pid, 30.0);
+  const std::size_t frames = check_live_json_lines(slurp(json));
+  MESSAGE("soak " << seconds << " s: " << frames << " frames; resident " << warm.rss_kib
+                  << " KiB after " << warm_up << " s warm-up, " << end.rss_kib
+                  << " KiB at the end (peak " << peak.rss_kib << "); descriptors " << warm.fds
+                  << " -> " << end.fds << " (peak " << peak.fds << ")");
+  CHECK(exit_code == 130);
+  CHECK(frames > 0);
+  REQUIRE(warm.rss_kib > 0);
+  CHECK(static_cast<double>(end.rss_kib) < (1.0 + max_growth) * static_cast<double>(warm.rss_kib));
+  CHECK(end.fds <= warm.fds);
 }

@@ -1,5 +1,10 @@
 #include <doctest/doctest.h>
 
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -94,6 +99,53 @@ TEST_CASE("sinks: a JSON lines path that cannot be created is an IoError naming 
   } catch (const digitcam::IoError& e) {
     CHECK(std::string(e.what()).find("/nonexistent/x.jsonl") != std::string::npos);
   }
+}
+
+TEST_CASE("sinks: a JSON lines file that hits a full disk keeps only whole lines and says so") {
+  // A file size limit (RLIMIT_FSIZE) stands in for a full disk: past it write() stores part of
+  // a line, then fails with EFBIG, as it would with ENOSPC. Set in a child process, which cannot
+  // raise the limit again.
+  TempFolder folder("sinks-full");
+  const std::string path = (folder / "out.jsonl").string();
+  const std::string line = to_json_line(known_result()) + "\n";
+  constexpr int whole_lines = 5;
+  const rlim_t limit = whole_lines * line.size() + line.size() / 2;  // cuts the 6th line
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    std::signal(SIGXFSZ, SIG_IGN);
+    const rlimit fsize{limit, limit};
+    if (::setrlimit(RLIMIT_FSIZE, &fsize) != 0) ::_exit(10);
+    try {
+      JsonLinesWriter writer(path);
+      for (int i = 0; i < 100; ++i) writer.write(known_result());
+      ::_exit(11);  // no error at all
+    } catch (const digitcam::IoError& e) {
+      const std::string message = e.what();
+      const bool clear = message.find(path) != std::string::npos &&
+                         message.find("File too large") != std::string::npos &&
+                         message.find("complete") != std::string::npos;
+      ::_exit(clear ? 0 : 12);
+    } catch (...) {
+      ::_exit(13);
+    }
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  REQUIRE(WIFEXITED(status));
+  CHECK_MESSAGE(WEXITSTATUS(status) == 0, "child status " << WEXITSTATUS(status)
+                                                          << " (10 setrlimit, 11 no error, "
+                                                             "12 unclear message, 13 other)");
+  std::string expected;
+  for (int i = 0; i < whole_lines; ++i) expected += line;
+  CHECK(slurp(path) == expected);
+}
+
+TEST_CASE("sinks: JSON lines to /dev/full are an IoError naming it and the reason") {
+  JsonLinesWriter writer("/dev/full");
+  CHECK_THROWS_WITH_AS(writer.write(known_result()),
+                       doctest::Contains("cannot write JSON lines to /dev/full: No space left"),
+                       digitcam::IoError);
 }
 
 TEST_CASE("sinks: annotated videos read back with every frame written (.avi, .mp4)") {

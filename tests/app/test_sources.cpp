@@ -20,10 +20,12 @@
 
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 #include <opencv2/videoio.hpp>
 
 #include "digitcam/app/sources.hpp"
 #include "digitcam/engine/error.hpp"
+#include "support/data_paths.hpp"
 #include "support/run_binary.hpp"
 
 using digitcam::SourceError;
@@ -47,6 +49,17 @@ double age_ms(const Frame& frame) {
 std::string open_error(const std::string& spec, const SourceOptions& options = {}) {
   try {
     open_source(spec, options);
+  } catch (const SourceError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// The SourceError message of opening spec and reading its first frame, or "" when both worked.
+std::string open_and_read_error(const std::string& spec) {
+  try {
+    Frame frame;
+    open_source(spec)->read(frame);
   } catch (const SourceError& e) {
     return e.what();
   }
@@ -435,4 +448,94 @@ TEST_CASE("sources: a live stream whose server dies ends within reconnect_second
   const std::string warning = source->warning();
   CHECK(warning ==
         "stream " + server.url() + " stopped delivering frames; gave up after 1 s of retries");
+}
+
+TEST_CASE("sources: a 1x1 picture, a 16-bit PNG and a 4-channel PNG read as 8-bit BGR frames") {
+  TempFolder folder("sources-depths");
+  cv::Mat deep(40, 30, CV_16UC1, cv::Scalar(60000));
+  cv::rectangle(deep, cv::Rect(10, 10, 8, 20), cv::Scalar(1000), cv::FILLED);
+  cv::Mat alpha(40, 30, CV_8UC4, cv::Scalar(250, 250, 250, 128));
+  cv::rectangle(alpha, cv::Rect(10, 10, 8, 20), cv::Scalar(5, 5, 5, 255), cv::FILLED);
+  REQUIRE(cv::imwrite((folder / "deep.png").string(), deep));
+  REQUIRE(cv::imwrite((folder / "alpha.png").string(), alpha));
+  REQUIRE(cv::imwrite((folder / "dot.png").string(), cv::Mat(1, 1, CV_8UC1, cv::Scalar(0))));
+  for (const char* name : {"deep.png", "alpha.png", "dot.png"}) {
+    CAPTURE(name);
+    auto source = open_source((folder / name).string());
+    Frame frame;
+    REQUIRE(source->read(frame));
+    CHECK(frame.image.type() == CV_8UC3);
+    CHECK(frame.name == name);
+    if (std::string(name) != "dot.png") {
+      CHECK(frame.image.size() == cv::Size(30, 40));
+      // The dark bar stays dark and the paper light once the depth and alpha are gone.
+      CHECK(frame.image.at<cv::Vec3b>(20, 12)[0] < 40);
+      CHECK(frame.image.at<cv::Vec3b>(2, 2)[0] > 200);
+    } else {
+      CHECK(frame.image.size() == cv::Size(1, 1));
+    }
+    CHECK_FALSE(source->read(frame));
+  }
+}
+
+TEST_CASE("sources: a 20000x20000 picture is a SourceError naming its size, not 1.2 GB decoded") {
+  // 76 KB of PNG that would unpack to 1.2 GB of BGR.
+  const auto huge = digitcam::test::source_dir() / "tests/fixtures/images/blank_20000x20000.png";
+  const std::string message = open_and_read_error(huge.string());
+  CAPTURE(message);
+  CHECK(message.find("blank_20000x20000.png") != std::string::npos);
+  CHECK(message.find("20000x20000 (400 megapixels)") != std::string::npos);
+  CHECK(message.find("scale it down") != std::string::npos);
+}
+
+TEST_CASE("sources: a video cut in the middle gives the frames before the cut and says so") {
+  TempFolder folder("sources-cut");
+  const auto demo = digitcam::test::source_dir() / "samples/demo.avi";
+  const auto cut = folder / "cut.avi";
+  std::filesystem::copy_file(demo, cut);
+  std::filesystem::resize_file(cut, std::filesystem::file_size(demo) / 2);
+  auto source = open_source(cut.string());
+  Frame frame;
+  std::int64_t frames = 0;
+  while (source->read(frame)) {
+    CHECK(frame.index == frames);
+    ++frames;
+  }
+  CAPTURE(frames);
+  CHECK(frames > 50);
+  CHECK(frames < 150);
+  const std::string warning = source->warning();
+  CHECK(warning.find("cut.avi ended after " + std::to_string(frames) + " of its announced 200") !=
+        std::string::npos);
+}
+
+TEST_CASE("sources: a video whose header is damaged is read whole or refused with its name") {
+  TempFolder folder("sources-header");
+  const auto demo = digitcam::test::source_dir() / "samples/demo.avi";
+  std::ifstream in(demo, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  REQUIRE(bytes.size() > 4096);
+  // The RIFF/AVI chunk headers and the main AVI header (frame count, size, streams).
+  std::mt19937 rng(77);
+  for (int round = 0; round < 6; ++round) {
+    std::string damaged = bytes;
+    const std::size_t start = round == 0 ? 0 : 12 + rng() % 200;
+    for (std::size_t i = start; i < start + 32; ++i) damaged[i] = static_cast<char>(rng() & 0xFF);
+    const auto path = folder / ("damaged" + std::to_string(round) + ".avi");
+    std::ofstream(path, std::ios::binary)
+        .write(damaged.data(), static_cast<std::streamsize>(damaged.size()));
+    CAPTURE(round);
+    try {
+      auto source = open_source(path.string());
+      Frame frame;
+      std::int64_t frames = 0;
+      while (source->read(frame)) ++frames;
+      CHECK(frames > 0);
+      CHECK(frames <= 200);
+      if (frames < 180)
+        CHECK(source->warning().find(path.filename().string()) != std::string::npos);
+    } catch (const SourceError& e) {
+      CHECK(std::string(e.what()).find(path.string()) != std::string::npos);
+    }
+  }
 }

@@ -28,8 +28,9 @@ inline std::string slurp(const std::filesystem::path& path) {
 // arguments are passed to /bin/sh as they are: quote paths that may hold spaces.
 inline RunResult run_digitcam(const std::string& arguments) {
   static int counter = 0;
-  const auto folder = std::filesystem::temp_directory_path() /
-                      ("digitcam-e2e-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+  const auto folder =
+      std::filesystem::temp_directory_path() /
+      ("digitcam-e2e-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
   std::filesystem::create_directories(folder);
   const auto out = folder / "stdout", err = folder / "stderr";
   const std::string command = std::string("'") + DIGITCAM_BINARY + "' " + arguments + " >'" +
@@ -41,6 +42,28 @@ inline RunResult run_digitcam(const std::string& arguments) {
   r.err = slurp(err);
   std::filesystem::remove_all(folder);
   return r;
+}
+
+// Starts the real binary in the background (through /bin/sh, which execs it, so the pid is
+// digitcam's own), stdout and stderr to the files named; stdin from /dev/null. Wait with
+// wait_digitcam(); signal it with ::kill(pid, ...).
+inline pid_t spawn_digitcam(const std::string& arguments, const std::filesystem::path& out,
+                            const std::filesystem::path& err) {
+  const std::string command = std::string("exec '") + DIGITCAM_BINARY + "' " + arguments + " >'" +
+                              out.string() + "' 2>'" + err.string() + "' </dev/null";
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  return pid;
+}
+
+// The exit code of a spawned binary (128 + signal when a signal ended it).
+inline int wait_digitcam(pid_t pid) {
+  int status = 0;
+  if (::waitpid(pid, &status, 0) != pid) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 // A fresh empty folder under the system temp dir, removed when the object goes.

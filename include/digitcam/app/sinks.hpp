@@ -3,6 +3,8 @@
 // run summary printed at the end. Outputs stay valid up to the last processed frame: JSON lines
 // are flushed one whole line at a time, a picture is written atomically (write, then rename).
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <cstdint>
 #include <set>
@@ -32,7 +34,8 @@ class JsonLinesWriter {
   JsonLinesWriter(const JsonLinesWriter&) = delete;
   JsonLinesWriter& operator=(const JsonLinesWriter&) = delete;
 
-  // IoError naming the path when the write fails (disk full, closed pipe, after close()).
+  // IoError naming the path when the write fails (disk full, closed pipe, after close()); a file
+  // is cut back to the whole lines before, so it stays valid.
   void write(const FrameResult& result);
   // IoError when the file cannot be closed cleanly. Idempotent.
   void close();
@@ -42,8 +45,9 @@ class JsonLinesWriter {
   void write_all(const std::string& bytes);
 
   std::string path_;
-  int fd_ = -1;           // -1 when closed
-  bool owns_fd_ = false;  // false for stdout
+  int fd_ = -1;               // -1 when closed
+  bool owns_fd_ = false;      // false for stdout
+  off_t complete_bytes_ = 0;  // length of the whole lines written so far
 };
 
 // The annotated frames as a video (.avi MJPG, .mp4/.mov mp4v, .mkv MJPG) or, for an image path
@@ -59,6 +63,8 @@ class AnnotatedVideoWriter {
   AnnotatedVideoWriter& operator=(const AnnotatedVideoWriter&) = delete;
 
   void write(const cv::Mat& bgr);
+  // IoError when the finished video does not read back with every frame written (OpenCV's
+  // writer ignores write errors, so a full disk shows only here). Idempotent.
   void close();
   bool is_picture() const { return picture_; }
   std::int64_t frames_written() const { return frames_; }
