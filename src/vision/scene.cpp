@@ -47,10 +47,12 @@ constexpr double kernel_per_stroke = 3.0;
 constexpr double max_block = 0.5;
 // Threshold margin: a third of the weakest (10th percentile) ink contrast keeps a stroke's
 // anti-aliased edge up to about its middle, and faded or shaded ink still counts; at least
-// noise_margin standard deviations of the sensor noise, so grain does not. It only ever lowers
-// the starting margin (for faint ink): raising it with the ink's contrast broke a textured
-// background into digit-sized pieces (samples/demo.avi calibrated on itself: 0.62 -> 3.8 false
-// digits per frame with 33 instead of 12), a cost the confident-digit count cannot see.
+// noise_margin standard deviations of the sensor noise, so grain does not. Lowering the starting
+// margin (faint ink) is safe; raising it (strong ink) keeps glare and smudges out of the ink but
+// can break a textured background into digit-sized pieces the network reads confidently
+// (samples/demo.avi calibrated on itself: 0.62 -> 3.8 false digits per frame with 33 instead of
+// 12). So a raised margin is tried on the frames and kept only when it reads more confident
+// digits without a larger share of unsure blobs (the demo: 307 and 17 against 254 and 2).
 constexpr double contrast_share = 1.0 / 3.0;
 constexpr double noise_margin = 4.0;
 // Shape filters widen to what the confident digits show, with room to spare.
@@ -185,15 +187,29 @@ Measure measure(const Candidate& c, bool dark_ink, int short_side) {
   return m;
 }
 
-// Segments every frame with `options`, classifies the candidates and returns the confident
-// ones' measurements (when `out` is given) and their count.
-int confident_digits(const std::vector<cv::Mat>& frames, const std::vector<int>& short_sides,
-                     Classifier& classifier, const SegmenterOptions& options,
-                     const SceneOptions& scene, std::vector<Measure>* out) {
+// What one setting reads over the frames: digits read with confidence (the evidence), and the
+// other candidates (clutter, pieces, the not-a-digit class).
+struct Yield {
+  int confident = 0;
+  int unsure = 0;
+};
+
+// Whether a has a larger share of unsure candidates than b: a setting that reads more digits
+// by also cutting clutter into digit-sized pieces shows it here.
+bool more_unsure(const Yield& a, const Yield& b) {
+  return static_cast<double>(a.unsure) * (b.confident + b.unsure) >
+         static_cast<double>(b.unsure) * (a.confident + a.unsure);
+}
+
+// Segments every frame with `options`, classifies the candidates and returns the yield and the
+// confident ones' measurements (when `out` is given).
+Yield confident_digits(const std::vector<cv::Mat>& frames, const std::vector<int>& short_sides,
+                       Classifier& classifier, const SegmenterOptions& options,
+                       const SceneOptions& scene, std::vector<Measure>* out) {
   Segmenter segmenter(options);
   engine::Tensor batch;
   constexpr int pixels = normalized_side * normalized_side;
-  int count = 0;
+  Yield yield;
   for (std::size_t f = 0; f < frames.size(); ++f) {
     const Segmentation s = segmenter.segment(frames[f]);
     if (s.candidates.empty()) continue;
@@ -211,16 +227,17 @@ int confident_digits(const std::vector<cv::Mat>& frames, const std::vector<int>&
       // A model with a "not a digit" class (label 10) reads clutter as that: no evidence.
       if (!inked[i] || predictions[i].label >= digit_classes ||
           predictions[i].confidence < scene.min_confidence) {
+        ++yield.unsure;
         continue;
       }
-      ++count;
+      ++yield.confident;
       if (out != nullptr) {
         out->push_back(
             measure(s.candidates[i], s.polarity == Polarity::dark_on_light, short_sides[f]));
       }
     }
   }
-  return count;
+  return yield;
 }
 
 SegmenterOptions search_options(const SegmenterOptions& start, Polarity polarity, double block) {
@@ -313,7 +330,8 @@ SceneEstimate estimate_scene(const std::vector<cv::Mat>& frames, Classifier& cla
          {start.block_fraction, std::max(start.block_fraction, search_block)}) {
       Trial t{p, block};
       t.digits = confident_digits(grey, short_sides, classifier, search_options(start, p, block),
-                                  options, nullptr);
+                                  options, nullptr)
+                     .confident;
       trials.push_back(t);
       if (block >= search_block) break;  // the two kernels are one
     }
@@ -399,17 +417,20 @@ SceneEstimate estimate_scene(const std::vector<cv::Mat>& frames, Classifier& cla
                                 ? ", at least the starting " + number(start.block_fraction)
                                 : std::string())});
 
+  double raised_offset = 0;
+  std::size_t offset_choice = 0;
   if (!contrasts.empty()) {
     const double noise_floor = noise_margin * e.noise;
-    fit.threshold_offset = rounded(
-        std::min(start.threshold_offset, std::max(noise_floor, contrast_share * e.contrast.low)));
+    raised_offset =
+        rounded(std::min(255.0, std::max(noise_floor, contrast_share * e.contrast.low)));
+    fit.threshold_offset = std::min(start.threshold_offset, raised_offset);
+    offset_choice = e.choices.size();
     e.choices.push_back({"segmentation.threshold_offset", number(fit.threshold_offset),
                          "ink differs from its paper by " + number(e.contrast.low, "%.0f") +
                              " .. " + number(e.contrast.high, "%.0f") + " grey levels" +
                              percentiles + ", sensor noise " + number(e.noise, "%.1f") +
                              "; a third of the weakest, at least " + number(noise_margin, "%.0f") +
-                             "x the noise, at most the starting " +
-                             number(start.threshold_offset)});
+                             "x the noise"});
     const double relative_low = percentile(relatives, 0.1);
     fit.relative_contrast =
         rounded(std::min(start.relative_contrast, contrast_share * relative_low));
@@ -454,16 +475,38 @@ SceneEstimate estimate_scene(const std::vector<cv::Mat>& frames, Classifier& cla
       {"segmentation.max_aspect", number(fit.max_aspect),
        kept_or(fit.max_aspect, start.max_aspect, number(aspect_room) + "x the highest")});
 
-  // Rule 4: keep the fit only when it reads at least as many confident digits as the start.
-  e.start_digits = confident_digits(grey, short_sides, classifier, start, options, nullptr);
-  e.fitted_digits = confident_digits(grey, short_sides, classifier, fit, options, nullptr);
-  e.fitted = e.fitted_digits >= e.start_digits;
+  // The margin above the starting one: kept only when it reads more confident digits without a
+  // larger share of unsure candidates (see threshold margin above).
+  if (raised_offset > fit.threshold_offset) {
+    SegmenterOptions raised = fit;
+    raised.threshold_offset = raised_offset;
+    const Yield low = confident_digits(grey, short_sides, classifier, fit, options, nullptr);
+    const Yield high = confident_digits(grey, short_sides, classifier, raised, options, nullptr);
+    const bool better = high.confident > low.confident && !more_unsure(high, low);
+    if (better) fit.threshold_offset = raised_offset;
+    SceneChoice& c = e.choices[offset_choice];
+    c.value = number(fit.threshold_offset);
+    c.reason += "; " + number(raised_offset) + " read " + std::to_string(high.confident) +
+                " confident and " + std::to_string(high.unsure) + " unsure blobs, the starting " +
+                number(start.threshold_offset) + " " + std::to_string(low.confident) + " and " +
+                std::to_string(low.unsure) + (better ? ": raised" : ": kept");
+  }
+
+  // Rule 4: keep the fit only when it reads at least as many confident digits as the start,
+  // without a larger share of unsure candidates.
+  const Yield started = confident_digits(grey, short_sides, classifier, start, options, nullptr);
+  const Yield fitted = confident_digits(grey, short_sides, classifier, fit, options, nullptr);
+  e.start_digits = started.confident;
+  e.fitted_digits = fitted.confident;
+  e.fitted = fitted.confident >= started.confident && !more_unsure(fitted, started);
   if (e.fitted) e.options = fit;
-  e.verdict = std::string(e.fitted ? "fitted settings kept" : "starting settings kept") +
-              ": they read " + std::to_string(std::max(e.fitted_digits, e.start_digits)) +
-              " confident digits in " + frames_text(e.frames) + ", the " +
-              (e.fitted ? "starting" : "fitted") + " ones " +
-              std::to_string(std::min(e.fitted_digits, e.start_digits));
+  const auto yield_text = [](const Yield& y) {
+    return std::to_string(y.confident) + " confident digits (" + std::to_string(y.unsure) +
+           " unsure blobs)";
+  };
+  e.verdict = std::string(e.fitted ? "fitted settings kept" : "starting settings kept") + ": in " +
+              frames_text(e.frames) + " the fitted ones read " + yield_text(fitted) +
+              ", the starting ones " + yield_text(started);
   return e;
 }
 

@@ -13,10 +13,12 @@
 //      paper inside the box; the frames' sensor noise is measured too.
 //   3. Settings follow from percentiles of those measurements: height filters around the heights
 //      seen, a background kernel a few strokes wide, a threshold margin that keeps the weakest ink
-//      and drops the noise, shape filters widened to what was seen (never narrowed below the
-//      starting settings, so a short clip cannot make them stricter than a general scene needs).
+//      and drops the noise (raised above the starting one only when that reads more confident
+//      digits without more unsure blobs), shape filters widened to what was seen (never
+//      narrowed, so a short clip cannot make them stricter than a general scene needs).
 //   4. The fitted settings and the starting ones are both run over the frames; the fitted ones
-//      are kept only when they read at least as many confident digits.
+//      are kept only when they read at least as many confident digits without a larger share of
+//      unsure candidates (clutter cut into digit-sized pieces shows there).
 // Pure: no files, no output; deterministic for the same frames, classifier and settings.
 
 #include <string>
