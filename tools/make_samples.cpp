@@ -671,11 +671,11 @@ struct Truth {
 };
 
 // The tight box of each digit's ink in the frame (its coverage warped by the same homography,
-// counted where at least kTruthInkLevel). Digits not wholly inside the frame are left out, and
-// so is a number any of whose digits is left out.
+// counted where at least kTruthInkLevel). Digits whose ink box is not wholly inside the frame,
+// clear of its edge pixels, are left out, and so is a number any of whose digits is left out.
 Truth truth_of(const Card& card, const cv::Matx33d& homography, cv::Size frame) {
   Truth truth;
-  const cv::Rect whole({0, 0}, frame);
+  const cv::Rect inner(1, 1, frame.width - 2, frame.height - 2);
   for (const std::vector<int>& row : card.rows) {
     std::string number;
     bool complete = true;
@@ -690,20 +690,16 @@ Truth truth_of(const Card& card, const cv::Matx33d& homography, cv::Size frame) 
           {0, static_cast<float>(g.alpha.rows)}};
       cv::perspectiveTransform(corners, corners, cv::Mat(to_frame));
       const cv::Rect reach = cv::boundingRect(corners) + cv::Size(2, 2) - cv::Point(1, 1);
-      if ((reach & whole) != reach) {
-        complete = false;
-        continue;
-      }
       const cv::Matx33d to_reach = cv::Matx33d(1, 0, -reach.x, 0, 1, -reach.y, 0, 0, 1) * to_frame;
       cv::Mat1f warped;
       cv::warpPerspective(g.alpha, warped, to_reach, reach.size(), cv::INTER_LINEAR,
                           cv::BORDER_CONSTANT, cv::Scalar::all(0));
-      const cv::Rect ink = cv::boundingRect(cv::Mat(warped >= kTruthInkLevel));
-      if (ink.empty()) {
+      const cv::Rect ink = cv::boundingRect(cv::Mat(warped >= kTruthInkLevel)) + reach.tl();
+      if (ink.empty() || (ink & inner) != ink) {
         complete = false;
         continue;
       }
-      truth.digits.push_back({g.label, g.mnist_index, ink + reach.tl()});
+      truth.digits.push_back({g.label, g.mnist_index, ink});
       number += static_cast<char>('0' + g.label);
     }
     if (complete) truth.numbers.push_back(number);
