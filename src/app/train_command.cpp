@@ -42,8 +42,10 @@ namespace fs = std::filesystem;
 constexpr const char* digits_sheet_path = "/usr/share/doc/opencv-doc/examples/data/digits.png";
 
 // The reject threshold's rule: the threshold keeps this share of the held-out real digits (the
-// MNIST digits of the validation split) after temperature scaling.
-constexpr double digits_kept = 0.99;
+// MNIST digits of the validation split) after temperature scaling. Keeping 99% gave 0.87 on the
+// default model and cost the camera samples 1.4 points of read rate (demo.avi 97.7% -> 96.3%):
+// camera crops are less sure than MNIST's. 99.8% gives 0.60 and keeps the samples' read rate.
+constexpr double digits_kept = 0.998;
 constexpr int digit_classes = 10;
 
 // Rewrites the values of decision.temperature and decision.reject_threshold in a calibration
