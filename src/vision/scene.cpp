@@ -61,8 +61,8 @@ constexpr double fill_room = 0.1;          // max_fill >= 90th percentile + this
 constexpr double max_fill_ceiling = 0.97;
 constexpr double low_room = 0.7;     // min_fill, min_aspect <= this x 10th percentile
 constexpr double aspect_room = 1.2;  // max_aspect >= this x 90th percentile
-// Paper inside a digit's box: pixels at least this many stroke widths from the ink (the
-// anti-aliased edge and blur belong to neither).
+// Paper inside a digit's box: pixels farther from the ink than a stroke width plus this many
+// pixels (the anti-aliased edge and the blur belong to neither).
 constexpr int paper_clearance_px = 2;
 // Noise: the median absolute difference of horizontal neighbours, in standard deviations of one
 // pixel's noise (the difference of two has sqrt(2) times the spread; MAD = 0.6745 sigma).
