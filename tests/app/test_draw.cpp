@@ -188,7 +188,12 @@ TEST_CASE("draw: strokes drawn with the mouse are read live, c clears, u undoes,
   REQUIRE_MESSAGE(window.has_value(), "no visible window named 'digitcam draw' within 15 s; "
                                           << "digitcam's output:\n"
                                           << app.log());
-  const cv::Rect area = display.window_rect(*window);
+  // Qt maps the window before it takes the picture's size: wait for it.
+  cv::Rect area;
+  wait_until(window_timeout, [&] {
+    area = display.window_rect(*window);
+    return area.size() == cv::Size(canvas_side + panel_width, canvas_side) || !app.running();
+  });
   REQUIRE_MESSAGE(area.width == canvas_side + panel_width, "window " << area);
   REQUIRE_MESSAGE(area.height == canvas_side, "window " << area);
   INFO("window " << area);

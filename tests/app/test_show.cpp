@@ -68,8 +68,10 @@ TEST_CASE("show: a photo stays on screen with its boxes until q") {
   INFO("digitcam's output:\n" << app.log());
   cv::Rect area;
   cv::Mat shot;
+  // Qt maps the window before it takes the picture's size: wait for both.
   wait_until(window_timeout, [&] {
     area = display.window_rect(*window);
+    if (area.width < 2 * 300 || area.height < 2 * 300) return false;
     shot = display.screenshot(area, folder / "photo.png");
     return green_pixels(shot) >= min_green_pixels;
   });
