@@ -57,6 +57,13 @@ constexpr double surround_share = 0.15;       // ring around a box, as a share o
 constexpr double ring_low_quantile = 0.2;     // the paper's spread around a box is read
 constexpr double ring_high_quantile = 0.8;    // between these quantiles, so a neighbour's stroke
                                               // crossing a fifth of the ring does not count
+constexpr double stroke_end_gap = 0.5;        // a stroke's end is looked past by this many
+                                              // stroke widths (at least 2 px, past camera blur)
+constexpr double upright_aspect = 0.4;        // width / height below this: a lone upright
+                                              // stroke (a 1), the only digit a pole resembles
+constexpr double stroke_end_share = 0.5;      // a piece whose ink at its top or bottom edge
+                                              // mostly carries on past it is part of something
+                                              // longer (a pole, a tripod's leg), not a digit
 constexpr int dark_median = 128;              // a tie in polarity goes to light ink on a frame
                                               // whose median grey is below this
 
@@ -277,6 +284,34 @@ bool Segmenter::on_even_paper(const cv::Rect& box, double ink_mean, bool dark_in
   const double wanted = std::max(o.threshold_offset, o.relative_contrast * paper.median);
   const double variation = (paper.high - paper.low) / std::max(contrast, 1.0);
   return contrast >= wanted && variation <= o.max_paper_variation;
+}
+
+// A written digit's strokes end on paper: a little way past the ink that touches the top or the
+// bottom of its box there is paper again. A thin upright piece of something longer (a lamp post,
+// a tripod's leg, a door frame) was cut off only where its contrast with the background changed,
+// and past its ends the same object carries on, darker or lighter than the paper. Only upright
+// strokes (1s) are judged, and only past their top and bottom: digits of one number stand close
+// side by side, and a finger pointing at a wider digit from below must not take it away.
+bool Segmenter::strokes_end_on_paper(const cv::Rect& box, const cv::Mat& ink, double ink_mean,
+                                     double stroke) const {
+  if (box.width >= upright_aspect * box.height) return true;
+  const Surround paper = ring_levels(gray_, box, static_cast<int>(surround_share * box.height));
+  const double half_contrast = std::abs(paper.median - ink_mean) / 2.0;
+  const int gap = std::max(2, static_cast<int>(std::lround(stroke_end_gap * stroke)));
+  const auto carries_on = [&](int edge_row, int outside_row) {
+    if (outside_row < 0 || outside_row >= gray_.rows) return false;  // the frame's edge: unknown
+    const std::uint8_t* m = ink.ptr<std::uint8_t>(edge_row);
+    const std::uint8_t* g = gray_.ptr<std::uint8_t>(outside_row);
+    int touching = 0, continuing = 0;
+    for (int x = 0; x < box.width; ++x) {
+      if (m[x] == 0) continue;
+      ++touching;
+      // Darker or lighter than the paper by half the ink's contrast: not paper.
+      continuing += std::abs(g[box.x + x] - paper.median) > half_contrast;
+    }
+    return touching > 0 && continuing > stroke_end_share * touching;
+  };
+  return !carries_on(0, box.y - gap) && !carries_on(box.height - 1, box.y + box.height - 1 + gap);
 }
 
 int Segmenter::label_ink(const cv::Mat& mask) {
@@ -506,7 +541,8 @@ void Segmenter::analyse(cv::Mat& mask, bool dark_ink, int short_side, std::vecto
     // was judged before merging too, on its pooled box; judging it again on its tight box costs
     // one ring histogram and rejects a few more false digits (vtest.avi: 765 against 769).
     if (stroke > o.max_stroke_fraction * box.height ||
-        !on_even_paper(box, ink_sum / area, dark_ink)) {
+        !on_even_paper(box, ink_sum / area, dark_ink) ||
+        !strokes_end_on_paper(box, ink, ink_sum / area, stroke)) {
       continue;
     }
     out.push_back({box, gray_(box).clone(), ink.clone()});

@@ -106,6 +106,8 @@ class Segmenter {
   // box, and that paper is even compared with the contrast (relative_contrast,
   // max_paper_variation). stands_on_paper measures ink_mean over one component's pixels.
   bool on_even_paper(const cv::Rect& box, double ink_mean, bool dark_ink) const;
+  bool strokes_end_on_paper(const cv::Rect& box, const cv::Mat& ink, double ink_mean,
+                            double stroke) const;
   // Pools mask 2x2 into pooled_, labels it into labels_ and fills bounds_; returns the count of
   // labels (the background included).
   int label_ink(const cv::Mat& mask);
