@@ -133,6 +133,14 @@ fs::path existing(const fs::path& folder, const std::string& name) {
 }
 
 // Every candidate the segmenter finds in frame, normalised as the camera path does.
+// Every digit-like piece of a scene is an example, also the upright pieces of longer objects that
+// the app's segmenter drops (check_stroke_ends): the network learns them as not a digit too.
+vision::SegmenterOptions scene_segmentation() {
+  vision::SegmenterOptions options;
+  options.check_stroke_ends = false;
+  return options;
+}
+
 void cut_candidates(vision::Segmenter& segmenter, const cv::Mat& frame, Crops& out) {
   const vision::Segmentation found = segmenter.segment(frame);
   const vision::NormalizeOptions normalize{found.polarity, true};
@@ -162,7 +170,7 @@ cv::Mat random_view(const cv::Mat& picture, Random& random) {
 
 void scene_from_pictures(const fs::path& folder, const std::vector<std::string>& names, int views,
                          Random& random, Crops& out) {
-  vision::Segmenter segmenter;
+  vision::Segmenter segmenter(scene_segmentation());
   for (const std::string& name : names) {
     const fs::path path = existing(folder, name);
     const cv::Mat picture = cv::imread(path.string(), cv::IMREAD_COLOR);
@@ -178,7 +186,7 @@ void scene_from_video(const fs::path& folder, const std::string& name, int first
   const fs::path path = existing(folder, name);
   cv::VideoCapture video(path.string());
   if (!video.isOpened()) throw IoError("cannot open video " + path.string());
-  vision::Segmenter segmenter;
+  vision::Segmenter segmenter(scene_segmentation());
   cv::Mat frame;
   for (int index = 0; index < last && video.read(frame); ++index) {
     if (index >= first && (index - first) % stride == 0) cut_candidates(segmenter, frame, out);

@@ -542,7 +542,7 @@ void Segmenter::analyse(cv::Mat& mask, bool dark_ink, int short_side, std::vecto
     // one ring histogram and rejects a few more false digits (vtest.avi: 765 against 769).
     if (stroke > o.max_stroke_fraction * box.height ||
         !on_even_paper(box, ink_sum / area, dark_ink) ||
-        !strokes_end_on_paper(box, ink, ink_sum / area, stroke)) {
+        (o.check_stroke_ends && !strokes_end_on_paper(box, ink, ink_sum / area, stroke))) {
       continue;
     }
     out.push_back({box, gray_(box).clone(), ink.clone()});

@@ -65,6 +65,10 @@ struct SegmenterOptions {
   // apart. Off by default: it halves the frame rate (bench: 201 -> 119 frames/s at 640x480, 124
   // -> 58 at 1280x720) and reads 4 of the 10 digits of samples/stills/card_ruled_shadow.png.
   bool erase_ruled_lines = false;
+  // Drop an upright stroke (a 1's shape) when the object it belongs to carries on past its top
+  // or bottom (a lamp post, a tripod's leg). Off only where every digit-like piece is wanted:
+  // training cuts its not-a-digit examples with it off, so it learns those pieces too.
+  bool check_stroke_ends = true;
 };
 
 // One digit-like blob: where it is and what the normaliser needs to make the network's crop.
