@@ -214,6 +214,10 @@ CalibrationFile read_calibration(const fs::path& path, const PipelineSettings& b
     fs.open(path.string(), cv::FileStorage::READ | cv::FileStorage::FORMAT_YAML);
   } catch (const cv::Exception& e) {
     throw IoError("calibration file " + path.string() + " is not valid YAML (" + e.err + ")");
+  } catch (const std::exception& e) {
+    // OpenCV's parser lets some damage out as a standard exception (found by fuzzing: a mangled
+    // key ends in std::length_error); the file is just as unreadable.
+    throw IoError("calibration file " + path.string() + " is not valid YAML (" + e.what() + ")");
   }
   if (!fs.isOpened()) throw IoError("cannot read calibration file " + path.string());
   if (!fs.root().isMap() && !fs.root().empty()) {
