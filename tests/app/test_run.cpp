@@ -36,10 +36,12 @@ namespace fs = std::filesystem;
 
 // The targets the recognizer issue sets, and what the tests hold it to.
 constexpr double min_read_rate = 0.97;  // digits read on footage like the samples
-// On real digit-free video the issue's target is 0.05 false digits per frame; the recognizer does
-// not meet it yet (a tripod-mounted camera and a lamp post in vtest.avi read as steady 1s, about
-// 2.6 per frame). This bound guards the present level against regressions.
-constexpr double max_false_per_frame = 3.0;
+// On real digit-free video the issue's target is 0.02 false digits per frame; the recognizer does
+// not meet it yet. The "not a digit" class took vtest.avi from 2.55 to 2.01 per frame (first 300
+// frames), but its two steady false 1s remain: a lamp post and a tripod leg, which the normaliser
+// turns into crops no different from a written 1 (the context that tells them apart is cut
+// away). This bound guards the present level against regressions.
+constexpr double max_false_per_frame = 2.2;
 constexpr int digit_free_frames = 300;
 
 fs::path sample(const std::string& name) {
