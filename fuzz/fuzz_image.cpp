@@ -15,18 +15,18 @@
 
 namespace {
 
-constexpr int classes = 10;
+constexpr int class_count = 10;
 
 // Equal logits for every crop: every class equally likely.
 class FlatClassifier final : public digitcam::vision::Classifier {
  public:
-  FlatClassifier() : Classifier(digitcam::engine::OnnxInfo{}, classes) {}
+  FlatClassifier() : Classifier(digitcam::engine::OnnxInfo{}, class_count) {}
   digitcam::vision::EngineKind kind() const override {
     return digitcam::vision::EngineKind::native;
   }
   void logits(const digitcam::engine::Tensor& batch, digitcam::engine::Tensor& out) override {
     check_batch(batch);
-    out.resize({batch.shape()[0], classes, 1, 1});
+    out.resize({batch.shape().n, class_count, 1, 1});
     out.zero();
   }
 };
