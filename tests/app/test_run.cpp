@@ -369,21 +369,21 @@ TEST_CASE("run: bad input ends in one clear line and a documented exit code") {
 
 TEST_CASE("run: SIGTERM mid-run ends cleanly with complete JSON lines (exit 130)") {
   TempFolder folder("run-signal");
-  const auto json = folder / "cut.jsonl";
-  const auto err = folder / "stderr";
-  // --realtime paces the 8 s sample, so the signal lands mid-run.
-  const std::string command = "'" + std::string(DIGITCAM_BINARY) + "' run " +
-                              quoted(sample("demo.avi")) + " --headless --realtime --json " +
-                              quoted(json) + " 2>" + quoted(err) +
-                              " </dev/null & pid=$!; sleep 2; kill -TERM $pid; wait $pid";
-  const int status = std::system(command.c_str());
-  const int exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  const auto json = folder / "cut.jsonl", out = folder / "stdout", err = folder / "stderr";
+  // --realtime paces the 8 s sample, so the signal lands mid-run; it is sent once frames flow
+  // (not after a fixed delay: a sanitizer build starts several times slower).
+  const pid_t pid = digitcam::test::spawn_digitcam(
+      "run " + quoted(sample("demo.avi")) + " --headless --realtime --json " + quoted(json), out,
+      err);
+  wait_for_lines(json, 5, 120.0);
+  ::kill(pid, SIGTERM);
+  const int exit_code = wait_at_most(pid, 60.0);
   CHECK(exit_code == 130);
   const std::string text = slurp(json);
   const auto lines = lines_of(text);
-  CHECK(lines.size() > 5);
+  CHECK(lines.size() >= 5);
   CHECK(lines.size() < 200);
-  check_json_lines(text, lines.size());
+  check_live_json_lines(text);  // --realtime may drop frames when behind
   CHECK(slurp(err).find("frames ") != std::string::npos);  // the summary was still printed
 }
 
