@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <ostream>
 #include <set>
 #include <sstream>
@@ -204,14 +205,44 @@ vision::Polarity parse_polarity(const std::string& text) {
   throw UsageError("polarity '" + text + "' is not auto, dark (dark ink on light paper) or light");
 }
 
+namespace {
+
+// The file's bytes, checked to be text first: OpenCV's YAML parser never returns from some
+// files with NUL bytes in them (found by fuzzing), and no calibration file is binary or large.
+std::string calibration_text(const fs::path& path) {
+  constexpr std::uintmax_t largest_calibration_bytes = 1 << 20;  // default.yml is about 4 KB
+  std::error_code ec;
+  const std::uintmax_t size = fs::file_size(path, ec);
+  if (ec) throw IoError("cannot read calibration file " + path.string() + ": " + ec.message());
+  if (size > largest_calibration_bytes) {
+    throw IoError("calibration file " + path.string() + " is " + std::to_string(size) +
+                  " bytes, too large for a calibration file; see calibration/default.yml");
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in && !in.eof()) throw IoError("cannot read calibration file " + path.string());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') {
+      throw IoError("calibration file " + path.string() + " is not text (control byte " +
+                    std::to_string(c) + " at byte " + std::to_string(i) +
+                    "); see calibration/default.yml");
+    }
+  }
+  return text;
+}
+
+}  // namespace
+
 CalibrationFile read_calibration(const fs::path& path, const PipelineSettings& base) {
   if (!fs::is_regular_file(path)) {
     throw IoError("calibration file " + path.string() +
                   " does not exist; give another with --calibration, or run digitcam calibrate");
   }
+  const std::string text = calibration_text(path);
   cv::FileStorage fs;
   try {
-    fs.open(path.string(), cv::FileStorage::READ | cv::FileStorage::FORMAT_YAML);
+    fs.open(text, cv::FileStorage::READ | cv::FileStorage::MEMORY | cv::FileStorage::FORMAT_YAML);
   } catch (const cv::Exception& e) {
     throw IoError("calibration file " + path.string() + " is not valid YAML (" + e.err + ")");
   } catch (const std::exception& e) {
