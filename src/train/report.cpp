@@ -394,9 +394,12 @@ void write_training_curves(const fs::path& path, const std::vector<EpochStats>& 
   Series loss{{}, train_colour, "training"};
   Series train_accuracy{{}, train_colour, "training"};
   Series validation{{}, validation_colour, "validation"};
+  Series validation_loss{{}, validation_colour, "validation"};
   double highest_loss = 0, lowest_accuracy = 100;
   for (const EpochStats& e : history) {
     loss.values.push_back(e.train_loss);
+    validation_loss.values.push_back(e.validation_loss);
+    if (std::isfinite(e.validation_loss)) highest_loss = std::max(highest_loss, e.validation_loss);
     train_accuracy.values.push_back(100.0 * e.train_accuracy);
     validation.values.push_back(100.0 * e.validation_accuracy);
     if (std::isfinite(e.train_loss)) highest_loss = std::max(highest_loss, e.train_loss);
@@ -409,14 +412,19 @@ void write_training_curves(const fs::path& path, const std::vector<EpochStats>& 
   const cv::Rect left(panel_left, panel_top, panel_width, panel_height);
   const cv::Rect right(panel_left + panel_width + panel_gap, panel_top, panel_width, panel_height);
   const double loss_top = highest_loss > 0 ? highest_loss * loss_headroom : 1.0;
-  draw_panel(canvas, left, "Training loss (cross-entropy)", "loss", 0.0, loss_top, "%.2f", {loss},
+  const auto any_finite = [](const Series& series) {
+    return std::any_of(series.values.begin(), series.values.end(),
+                       [](double v) { return std::isfinite(v); });
+  };
+  std::vector<Series> losses{loss};
+  if (any_finite(validation_loss)) losses.push_back(validation_loss);
+  draw_panel(canvas, left, "Loss (cross-entropy)", "loss", 0.0, loss_top, "%.2f", losses,
              Legend::top_right);
   // Accuracy near 100% is where the story is: the axis starts a little below the lowest value.
   const double span = std::max(100.0 - lowest_accuracy, narrowest_accuracy_span);
   const double bottom = std::max(0.0, lowest_accuracy - accuracy_margin * span);
   std::vector<Series> accuracy{train_accuracy};
-  if (std::any_of(validation.values.begin(), validation.values.end(),
-                  [](double v) { return std::isfinite(v); })) {
+  if (any_finite(validation)) {
     accuracy.push_back(validation);
   }
   draw_panel(canvas, right, "Accuracy (%)", "accuracy %", bottom, 100.0, span < 5 ? "%.1f" : "%.0f",

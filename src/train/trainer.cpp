@@ -24,10 +24,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Checkpoint file layout, version 1: magic, version, options line, epochs done, history,
-// every parameter and buffer (name, count, floats), then the optimizer's own state.
+// Checkpoint file layout, version 2 (1 had no validation loss in its history): magic, version,
+// options line, epochs done, history, every parameter and buffer (name, count, floats), then the
+// optimizer's own state.
 constexpr std::uint32_t checkpoint_magic = 0x504b'4344;  // "DCKP"
-constexpr std::uint32_t checkpoint_version = 1;
+constexpr std::uint32_t checkpoint_version = 2;
 // Progress reports at most this often, so stderr stays readable.
 constexpr double progress_interval_seconds = 0.5;
 // Batch size of validation and test passes (inference only: larger is faster).
@@ -238,6 +239,23 @@ void validate(const TrainOptions& o, const Dataset& data) {
   }
 }
 
+// Mean cross-entropy of logits (count x classes, row after row) against the labels, for the
+// validation curve beside the training loss.
+double mean_cross_entropy(const std::vector<float>& logits, const Dataset& data) {
+  const std::size_t classes = logits.size() / static_cast<std::size_t>(data.count);
+  double total = 0;
+  for (std::size_t i = 0; i < static_cast<std::size_t>(data.count); ++i) {
+    const float* row = logits.data() + i * classes;
+    const float largest = *std::max_element(row, row + classes);
+    double sum = 0;
+    for (std::size_t c = 0; c < classes; ++c)
+      sum += std::exp(static_cast<double>(row[c] - largest));
+    total += std::log(sum) -
+             static_cast<double>(row[static_cast<std::size_t>(data.labels[i])] - largest);
+  }
+  return total / data.count;
+}
+
 }  // namespace
 
 std::string TrainOptions::describe() const {
@@ -398,6 +416,7 @@ TrainingRun train_network(const TrainOptions& options, const Dataset& data,
     stats.seconds = seconds_since(epoch_start);
     stats.images_per_second = static_cast<double>(seen) / stats.seconds;
     stats.validation_accuracy = std::numeric_limits<double>::quiet_NaN();
+    stats.validation_loss = std::numeric_limits<double>::quiet_NaN();
     if (!validation.empty()) {
       const Dataset held = subset(data, validation);
       const Predictions predicted = predict_dataset(net, held, inference_batch);
@@ -407,6 +426,7 @@ TrainingRun train_network(const TrainOptions& options, const Dataset& data,
             predicted.top[static_cast<std::size_t>(i)] == held.labels[static_cast<std::size_t>(i)];
       }
       stats.validation_accuracy = static_cast<double>(right) / held.count;
+      stats.validation_loss = mean_cross_entropy(dataset_logits(net, held, inference_batch), held);
     }
     run.history.push_back(stats);
     if (!options.checkpoint.empty()) {

@@ -38,6 +38,7 @@ std::vector<EpochStats> fifteen_epochs() {
     s.train_loss = 0.03 + 0.25 * std::exp(-0.45 * (e - 1));
     s.train_accuracy = 0.999 - 0.06 * std::exp(-0.5 * (e - 1));
     s.validation_accuracy = 0.9965 - 0.02 * std::exp(-0.6 * (e - 1));
+    s.validation_loss = 0.02 + 0.1 * std::exp(-0.5 * (e - 1));
     s.seconds = 30;
     history.push_back(s);
   }
@@ -81,7 +82,10 @@ TEST_CASE("report: training curves are a 1100x470 PNG, validation gaps allowed")
   CHECK(size_of(out.folder / "curves.png") == cv::Size(1100, 470));
   auto no_validation = fifteen_epochs();
   no_validation.resize(3);
-  for (auto& e : no_validation) e.validation_accuracy = std::numeric_limits<double>::quiet_NaN();
+  for (auto& e : no_validation) {
+    e.validation_accuracy = std::numeric_limits<double>::quiet_NaN();
+    e.validation_loss = std::numeric_limits<double>::quiet_NaN();
+  }
   write_training_curves(out.folder / "curves_short.png", no_validation);
   CHECK(size_of(out.folder / "curves_short.png") == cv::Size(1100, 470));
   write_training_curves(out.folder / "curves_empty.png", {});

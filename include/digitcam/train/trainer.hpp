@@ -48,6 +48,7 @@ struct EpochStats {
   double train_loss = 0;
   double train_accuracy = 0;
   double validation_accuracy = 0;  // NaN when there is no validation split
+  double validation_loss = 0;      // mean cross-entropy; NaN when there is no validation split
   double seconds = 0;
   double images_per_second = 0;
 };
