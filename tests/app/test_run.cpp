@@ -383,7 +383,7 @@ TEST_CASE("run: SIGTERM mid-run ends cleanly with complete JSON lines (exit 130)
   const auto lines = lines_of(text);
   CHECK(lines.size() >= 5);
   CHECK(lines.size() < 200);
-  check_live_json_lines(text);  // --realtime may drop frames when behind
+  check_live_json_lines(text);                             // --realtime may drop frames when behind
   CHECK(slurp(err).find("frames ") != std::string::npos);  // the summary was still printed
 }
 
