@@ -1,5 +1,6 @@
 #include "digitcam/engine/batch_norm.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "digitcam/engine/error.hpp"
@@ -9,12 +10,34 @@ namespace digitcam::engine {
 
 namespace {
 
-// Channels per parallel chunk: one channel's statistics are one thread's job, so sums are
-// always taken in the same order.
-constexpr std::size_t channels_per_chunk = 1;
+// Channels whose sums are taken side by side, each in the plain order (items, then pixels):
+// one double addition chain per channel is latency-bound, four independent ones overlap. A
+// group of channels is one thread's job, so the sums never depend on the thread count.
+constexpr int lanes = 4;
 // Inference has no sums: channels are grouped so each task has at least this many values, and
 // batch-1 layers of a few thousand values run on the calling thread without waking workers.
 constexpr std::size_t inference_values_per_chunk = 1 << 15;
+
+// The planes of channel group `group`: lane k reads channel group*lanes + k, or the last
+// channel for lanes past it (their sums are computed and ignored).
+struct LanePlanes {
+  std::size_t channel[lanes];
+  int used;  // lanes that are real channels
+};
+
+LanePlanes lane_planes(std::size_t group, int channels) {
+  LanePlanes planes{};
+  const auto first = static_cast<int>(group) * lanes;
+  planes.used = std::min(lanes, channels - first);
+  for (int k = 0; k < lanes; ++k) {
+    planes.channel[k] = static_cast<std::size_t>(std::min(first + k, channels - 1));
+  }
+  return planes;
+}
+
+std::size_t channel_groups(int channels) {
+  return static_cast<std::size_t>((channels + lanes - 1) / lanes);
+}
 
 }  // namespace
 
@@ -72,49 +95,54 @@ void BatchNorm::forward(const Tensor& x, Tensor& y) {
   if (training && m < 2) {
     throw ShapeError("BatchNorm: training needs more than one value per channel, got " + s.str());
   }
-  parallel_for(static_cast<std::size_t>(channels_), channels_per_chunk,
-               [&](std::size_t begin, std::size_t end) {
-                 for (std::size_t c = begin; c < end; ++c) {
-                   double mean = running_mean_.data()[c];
-                   double var = running_var_.data()[c];
-                   if (training) {
-                     double sum = 0;
-                     for (int n = 0; n < s.n; ++n) {
-                       const float* p = x.item(n) + c * plane;
-                       for (std::size_t i = 0; i < plane; ++i) sum += p[i];
-                     }
-                     mean = sum / static_cast<double>(m);
-                     double squares = 0;
-                     for (int n = 0; n < s.n; ++n) {
-                       const float* p = x.item(n) + c * plane;
-                       for (std::size_t i = 0; i < plane; ++i) {
-                         const double d = p[i] - mean;
-                         squares += d * d;
-                       }
-                     }
-                     var = squares / static_cast<double>(m);
-                     const auto mom = static_cast<double>(momentum_);
-                     running_mean_.data()[c] =
-                         static_cast<float>((1 - mom) * running_mean_.data()[c] + mom * mean);
-                     running_var_.data()[c] = static_cast<float>(
-                         (1 - mom) * running_var_.data()[c] +
-                         mom * var * static_cast<double>(m) / static_cast<double>(m - 1));
-                   }
-                   const auto inv_std = static_cast<float>(1.0 / std::sqrt(var + epsilon_));
-                   inv_std_[c] = inv_std;
-                   const float g = gamma_.data()[c], b = beta_.data()[c];
-                   const auto mu = static_cast<float>(mean);
-                   for (int n = 0; n < s.n; ++n) {
-                     const float* p = x.item(n) + c * plane;
-                     float* h = x_hat_.item(n) + c * plane;
-                     float* out = y.item(n) + c * plane;
-                     for (std::size_t i = 0; i < plane; ++i) {
-                       h[i] = (p[i] - mu) * inv_std;
-                       out[i] = g * h[i] + b;
-                     }
-                   }
-                 }
-               });
+  const auto count = static_cast<double>(m);
+  parallel_for(channel_groups(channels_), 1, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t group = begin; group < end; ++group) {
+      const LanePlanes lp = lane_planes(group, channels_);
+      double sum[lanes] = {};
+      for (int n = 0; n < s.n; ++n) {
+        const float* p[lanes];
+        for (int k = 0; k < lanes; ++k) p[k] = x.item(n) + lp.channel[k] * plane;
+        for (std::size_t i = 0; i < plane; ++i) {
+          for (int k = 0; k < lanes; ++k) sum[k] += p[k][i];
+        }
+      }
+      double mean[lanes], squares[lanes] = {};
+      for (int k = 0; k < lanes; ++k) mean[k] = sum[k] / count;
+      for (int n = 0; n < s.n; ++n) {
+        const float* p[lanes];
+        for (int k = 0; k < lanes; ++k) p[k] = x.item(n) + lp.channel[k] * plane;
+        for (std::size_t i = 0; i < plane; ++i) {
+          for (int k = 0; k < lanes; ++k) {
+            const double d = p[k][i] - mean[k];
+            squares[k] += d * d;
+          }
+        }
+      }
+      for (int k = 0; k < lp.used; ++k) {
+        const std::size_t c = lp.channel[k];
+        const double var = squares[k] / count;
+        const auto mom = static_cast<double>(momentum_);
+        running_mean_.data()[c] =
+            static_cast<float>((1 - mom) * running_mean_.data()[c] + mom * mean[k]);
+        running_var_.data()[c] = static_cast<float>((1 - mom) * running_var_.data()[c] +
+                                                    mom * var * count / (count - 1));
+        const auto inv_std = static_cast<float>(1.0 / std::sqrt(var + epsilon_));
+        inv_std_[c] = inv_std;
+        const float g = gamma_.data()[c], b = beta_.data()[c];
+        const auto mu = static_cast<float>(mean[k]);
+        for (int n = 0; n < s.n; ++n) {
+          const float* p = x.item(n) + c * plane;
+          float* h = x_hat_.item(n) + c * plane;
+          float* out = y.item(n) + c * plane;
+          for (std::size_t i = 0; i < plane; ++i) {
+            h[i] = (p[i] - mu) * inv_std;
+            out[i] = g * h[i] + b;
+          }
+        }
+      }
+    }
+  });
 }
 
 // Inference is one scale and shift per channel (running statistics folded in). Backward in
@@ -173,38 +201,46 @@ void BatchNorm::backward(const Tensor& dy, Tensor& dx) {
   const std::size_t plane = static_cast<std::size_t>(s.h) * s.w;
   const auto m = static_cast<float>(plane * static_cast<std::size_t>(s.n));
   const bool training = mode() == Mode::training;
-  parallel_for(static_cast<std::size_t>(channels_), channels_per_chunk,
-               [&](std::size_t begin, std::size_t end) {
-                 for (std::size_t c = begin; c < end; ++c) {
-                   double sum_dy = 0, sum_dy_xhat = 0;
-                   for (int n = 0; n < s.n; ++n) {
-                     const float* g = dy.item(n) + c * plane;
-                     const float* h = x_hat_.item(n) + c * plane;
-                     for (std::size_t i = 0; i < plane; ++i) {
-                       sum_dy += g[i];
-                       sum_dy_xhat += static_cast<double>(g[i]) * h[i];
-                     }
-                   }
-                   dgamma_.data()[c] += static_cast<float>(sum_dy_xhat);
-                   dbeta_.data()[c] += static_cast<float>(sum_dy);
-                   if (!input_gradient()) continue;
-                   const float scale = gamma_.data()[c] * inv_std_[c];
-                   const auto mean_dy = static_cast<float>(sum_dy) / m;
-                   const auto mean_dy_xhat = static_cast<float>(sum_dy_xhat) / m;
-                   for (int n = 0; n < s.n; ++n) {
-                     const float* g = dy.item(n) + c * plane;
-                     const float* h = x_hat_.item(n) + c * plane;
-                     float* out = dx.item(n) + c * plane;
-                     if (training) {
-                       for (std::size_t i = 0; i < plane; ++i) {
-                         out[i] = scale * (g[i] - mean_dy - h[i] * mean_dy_xhat);
-                       }
-                     } else {
-                       for (std::size_t i = 0; i < plane; ++i) out[i] = scale * g[i];
-                     }
-                   }
-                 }
-               });
+  parallel_for(channel_groups(channels_), 1, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t group = begin; group < end; ++group) {
+      const LanePlanes lp = lane_planes(group, channels_);
+      double sum_dy[lanes] = {}, sum_dy_xhat[lanes] = {};
+      for (int n = 0; n < s.n; ++n) {
+        const float *g[lanes], *h[lanes];
+        for (int k = 0; k < lanes; ++k) {
+          g[k] = dy.item(n) + lp.channel[k] * plane;
+          h[k] = x_hat_.item(n) + lp.channel[k] * plane;
+        }
+        for (std::size_t i = 0; i < plane; ++i) {
+          for (int k = 0; k < lanes; ++k) {
+            sum_dy[k] += g[k][i];
+            sum_dy_xhat[k] += static_cast<double>(g[k][i]) * h[k][i];
+          }
+        }
+      }
+      for (int k = 0; k < lp.used; ++k) {
+        const std::size_t c = lp.channel[k];
+        dgamma_.data()[c] += static_cast<float>(sum_dy_xhat[k]);
+        dbeta_.data()[c] += static_cast<float>(sum_dy[k]);
+        if (!input_gradient()) continue;
+        const float scale = gamma_.data()[c] * inv_std_[c];
+        const auto mean_dy = static_cast<float>(sum_dy[k]) / m;
+        const auto mean_dy_xhat = static_cast<float>(sum_dy_xhat[k]) / m;
+        for (int n = 0; n < s.n; ++n) {
+          const float* g = dy.item(n) + c * plane;
+          const float* h = x_hat_.item(n) + c * plane;
+          float* out = dx.item(n) + c * plane;
+          if (training) {
+            for (std::size_t i = 0; i < plane; ++i) {
+              out[i] = scale * (g[i] - mean_dy - h[i] * mean_dy_xhat);
+            }
+          } else {
+            for (std::size_t i = 0; i < plane; ++i) out[i] = scale * g[i];
+          }
+        }
+      }
+    }
+  });
 }
 
 }  // namespace digitcam::engine
