@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <limits>
+
 #include "digitcam/engine/error.hpp"
 #include "digitcam/engine/max_pool.hpp"
 #include "support/gradient_check.hpp"
@@ -70,6 +72,28 @@ TEST_CASE("max_pool: backward matches finite differences, overlapping windows in
     const auto report = test::check_gradients(pool, distinct_values({2, 3, 6, 7}, 4), 4, 1e-2f);
     CHECK_MESSAGE(report.input_error < 1e-3, "kernel " << g.kernel_h << " seed 4");
   }
+}
+
+TEST_CASE("max_pool: training sends a tied window's gradient to its first maximum") {
+  // Windows (row-major): a tie of 3s, four equal values, and -inf everywhere: the gradient goes
+  // to the first of the largest values, as the general path and the reference loops choose.
+  const float inf = std::numeric_limits<float>::infinity();
+  Tensor x({1, 1, 2, 6});
+  const float values[] = {1, 3, 5, 5, -inf, -inf, 3, 2, 5, 5, -inf, -inf};
+  std::copy(std::begin(values), std::end(values), x.data());
+  MaxPool pool({});
+  pool.set_mode(Mode::training);
+  Tensor y, dx;
+  pool.forward(x, y);
+  REQUIRE(y.shape() == Shape{1, 1, 1, 3});
+  CHECK(y.data()[0] == 3.0f);
+  CHECK(y.data()[1] == 5.0f);
+  CHECK(y.data()[2] == -inf);
+  Tensor dy({1, 1, 1, 3});
+  dy.fill(1.0f);
+  pool.backward(dy, dx);
+  const float expected[] = {0, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0};
+  for (int i = 0; i < 12; ++i) CHECK_MESSAGE(dx.data()[i] == expected[i], "element " << i);
 }
 
 TEST_CASE("max_pool: an input smaller than the window is a shape error") {
