@@ -1,7 +1,9 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "digitcam/engine/conv2d.hpp"
 #include "digitcam/engine/error.hpp"
@@ -51,6 +53,20 @@ const ShapeCase odd_cases[] = {
     {{8, 6, 3, 3, 1, 1, 1, 1, 1, 1}, {7, 8, 13, 13}},
 };
 
+struct ModeCase {
+  Conv2DGeometry g;
+  Shape shape;
+  Mode mode;
+};
+
+std::vector<ModeCase> with_both_modes(std::span<const ShapeCase> cases) {
+  std::vector<ModeCase> all;
+  for (const Mode mode : {Mode::inference, Mode::training}) {
+    for (const auto& c : cases) all.push_back({c.g, c.x, mode});
+  }
+  return all;
+}
+
 }  // namespace
 
 TEST_CASE("conv2d: hand-computed 2x2 kernel, with and without stride and padding") {
@@ -81,8 +97,11 @@ TEST_CASE("conv2d: hand-computed 2x2 kernel, with and without stride and padding
 
 TEST_CASE("conv2d: fast path equals the reference on odd shapes, strides and pads") {
   std::uint64_t seed = 1;
-  for (const auto& [g, shape] : odd_cases) {
+  // Inference takes Winograd where it applies; training always takes im2col (stride 1 through
+  // a padded plane, other strides the general loop).
+  for (const auto& [g, shape, mode] : with_both_modes(odd_cases)) {
     Conv2D conv = seeded_conv(g, seed);
+    conv.set_mode(mode);
     Tensor x(shape);
     test::fill_uniform(x, seed + 1);
     Tensor fast, slow;
