@@ -19,7 +19,7 @@ echo "== PyTorch $epochs epochs, batch 64, $threads threads" >&2
 /usr/bin/python3 "$peer" --mnist data/mnist --batch 64 --epochs "$epochs" --threads "$threads" | tee "$log/torch.txt" >&2
 echo "== digitcam $epochs epochs, batch 64, $threads threads" >&2
 build/digitcam train --arch tutorial --batch 64 --optimizer adam --schedule constant --lr 1e-3 \
-  --weight-decay 0 --augment none --validation 0 --epochs "$epochs" --threads "$threads" \
+  --weight-decay 0 --augment none --validation 0 --no-negatives --epochs "$epochs" --threads "$threads" \
   --no-checkpoint --output "$log/tutorial.onnx" 2>&1 | tee "$log/digitcam.txt" | grep -E '^epoch [0-9]+/[0-9]+:|test ' >&2
 torch_s=$(sed -n 's/.*median_s_per_epoch=\([0-9.]*\).*/\1/p' "$log/torch.txt")
 ours_s=$(sed -n 's/^epoch [0-9]*\/[0-9]*:.* \([0-9.]*\) s (.*/\1/p' "$log/digitcam.txt" | sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}')
