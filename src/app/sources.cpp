@@ -7,7 +7,6 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <optional>
 #include <sstream>
@@ -20,6 +19,7 @@
 #include <opencv2/videoio.hpp>
 
 #include "digitcam/engine/error.hpp"
+#include "digitcam/train/picture_size.hpp"
 
 namespace digitcam::app {
 
@@ -52,13 +52,6 @@ constexpr double truncated_video_share = 0.9;
 // Image formats a folder source reads (lower case, with the dot).
 constexpr const char* image_extensions[] = {".png",  ".jpg",  ".jpeg", ".bmp", ".tif",
                                             ".tiff", ".webp", ".pgm",  ".ppm"};
-// Largest picture read: above any camera's photo (a 108 MP phone sensor is 12000x9000), below
-// what a small file can unpack to (a 50 KB PNG of 20000x20000 becomes 1.2 GB of BGR, and the
-// segmenter's buffers several times that). Checked from the file's header before decoding.
-constexpr std::uint64_t max_image_pixels = 120'000'000;
-// Bytes of a file's start searched for the picture size (JPEG's frame header may follow EXIF
-// data and thumbnails).
-constexpr std::size_t image_header_search_bytes = 256 * 1024;
 // -----------------------------------------------------------------------------------------------
 
 std::string seconds_text(double seconds) {
@@ -72,68 +65,13 @@ bool all_digits(const std::string& spec) {
          std::all_of(spec.begin(), spec.end(), [](unsigned char c) { return std::isdigit(c); });
 }
 
-// Width and height from a PNG, JPEG or BMP header without decoding the picture; nothing for
-// other formats or a header that does not parse (the decoder then has its say).
-std::optional<std::pair<std::uint64_t, std::uint64_t>> header_size(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::string head(image_header_search_bytes, '\0');
-  in.read(head.data(), static_cast<std::streamsize>(head.size()));
-  head.resize(static_cast<std::size_t>(in.gcount()));
-  const auto byte = [&](std::size_t i) {
-    return static_cast<std::uint64_t>(static_cast<unsigned char>(head[i]));
-  };
-  const auto big16 = [&](std::size_t i) { return byte(i) << 8 | byte(i + 1); };
-  const auto big32 = [&](std::size_t i) { return big16(i) << 16 | big16(i + 2); };
-  const auto little32 = [&](std::size_t i) {
-    return byte(i) | byte(i + 1) << 8 | byte(i + 2) << 16 | byte(i + 3) << 24;
-  };
-  if (head.size() >= 24 && head.compare(0, 8, "\x89PNG\r\n\x1a\n") == 0 &&
-      head.compare(12, 4, "IHDR") == 0) {
-    return std::pair{big32(16), big32(20)};
-  }
-  if (head.size() >= 26 && head.compare(0, 2, "BM") == 0) {
-    // Height is negative for top-down bitmaps.
-    const auto height = static_cast<std::int32_t>(static_cast<std::uint32_t>(little32(22)));
-    return std::pair{little32(18), static_cast<std::uint64_t>(std::abs(std::int64_t{height}))};
-  }
-  if (head.size() >= 4 && byte(0) == 0xFF && byte(1) == 0xD8) {
-    // Walk the markers to the first start-of-frame (SOF0..SOF15 but DHT, JPG and DAC).
-    for (std::size_t at = 2; at + 9 < head.size();) {
-      if (byte(at) != 0xFF) return std::nullopt;
-      const std::uint64_t marker = byte(at + 1);
-      if (marker == 0xFF) {  // fill byte
-        ++at;
-        continue;
-      }
-      if (marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC) {
-        return std::pair{big16(at + 7), big16(at + 5)};
-      }
-      if (marker == 0xD8 || (marker >= 0xD0 && marker <= 0xD7) || marker == 0x01) {
-        at += 2;  // markers without a length
-        continue;
-      }
-      at += 2 + big16(at + 2);
-    }
-  }
-  return std::nullopt;
-}
-
-std::string size_text(std::uint64_t width, std::uint64_t height) {
-  return std::to_string(width) + "x" + std::to_string(height) + " (" +
-         std::to_string((width * height + 500'000) / 1'000'000) + " megapixels)";
-}
-
 // cv::imread with the size checked first; SourceError naming the file when it is too large to
 // read or does not decode.
 cv::Mat read_image(const fs::path& path) {
-  const auto size = header_size(path);
-  const auto refuse = [&](std::uint64_t width, std::uint64_t height) {
-    throw SourceError("image " + path.string() + " is " + size_text(width, height) +
-                      "; digitcam reads pictures up to " +
-                      std::to_string(max_image_pixels / 1'000'000) +
-                      " megapixels: scale it down first");
-  };
-  if (size && size->first * size->second > max_image_pixels) refuse(size->first, size->second);
+  const auto header = train::picture_size_from_header(path);
+  if (header && train::is_too_large(*header)) {
+    throw SourceError(train::too_large_message(path, *header));
+  }
   cv::Mat image;
   try {
     image = cv::imread(path.string(), cv::IMREAD_COLOR);
@@ -144,9 +82,10 @@ cv::Mat read_image(const fs::path& path) {
     throw SourceError("cannot read image " + path.string() +
                       " (damaged, or not an image); fix or remove it");
   }
-  // Formats whose header is not checked above.
-  const auto pixels = static_cast<std::uint64_t>(image.total());
-  if (pixels > max_image_pixels) refuse(image.cols, image.rows);
+  // Formats whose header is not read above.
+  const train::PictureSize decoded{static_cast<std::uint64_t>(image.cols),
+                                   static_cast<std::uint64_t>(image.rows)};
+  if (train::is_too_large(decoded)) throw SourceError(train::too_large_message(path, decoded));
   return image;
 }
 

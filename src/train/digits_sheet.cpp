@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdint>
 #include <system_error>
 
 #include <opencv2/imgcodecs.hpp>
 
 #include "digitcam/engine/error.hpp"
+#include "digitcam/train/picture_size.hpp"
 
 namespace digitcam::train {
 
@@ -45,6 +47,24 @@ bool is_image_file(const fs::path& path) {
          std::end(image_extensions);
 }
 
+// cv::imread in gray, refusing a picture over max_picture_pixels from its header before decoding
+// it (and after, for formats whose header is not read); empty when it does not decode.
+cv::Mat read_gray(const fs::path& path) {
+  if (const auto header = picture_size_from_header(path); header && is_too_large(*header)) {
+    throw IoError(too_large_message(path, *header));
+  }
+  cv::Mat gray;
+  try {
+    gray = cv::imread(path.string(), cv::IMREAD_GRAYSCALE);
+  } catch (const cv::Exception&) {
+    gray.release();  // OpenCV refuses some damaged headers by throwing
+  }
+  const PictureSize decoded{static_cast<std::uint64_t>(gray.cols),
+                            static_cast<std::uint64_t>(gray.rows)};
+  if (is_too_large(decoded)) throw IoError(too_large_message(path, decoded));
+  return gray;
+}
+
 }  // namespace
 
 Dataset LabelledImages::as_dataset() const {
@@ -62,15 +82,27 @@ Dataset LabelledImages::as_dataset() const {
 }
 
 LabelledImages load_digits_sheet(const fs::path& path, const vision::NormalizeOptions& options) {
-  const cv::Mat sheet = cv::imread(path.string(), cv::IMREAD_GRAYSCALE);
+  const auto wrong_size = [&](std::uint64_t width, std::uint64_t height) {
+    return IoError("digits sheet " + path.string() + " is " + std::to_string(width) + "x" +
+                   std::to_string(height) + ", expected " + std::to_string(sheet_width) + "x" +
+                   std::to_string(sheet_height) + " (OpenCV's samples/data/digits.png)");
+  };
+  // The size from the header first: a sheet of the wrong size is refused without decoding it,
+  // and a huge one with the limit every picture reader has.
+  if (const auto header = picture_size_from_header(path)) {
+    if (is_too_large(*header)) throw IoError(too_large_message(path, *header));
+    if (header->width != sheet_width || header->height != sheet_height) {
+      throw wrong_size(header->width, header->height);
+    }
+  }
+  const cv::Mat sheet = read_gray(path);
   if (sheet.empty()) {
     throw IoError("cannot read OpenCV's digits sheet " + path.string() +
                   "; install the opencv-doc package or name the file's real location");
   }
   if (sheet.cols != sheet_width || sheet.rows != sheet_height) {
-    throw IoError("digits sheet " + path.string() + " is " + std::to_string(sheet.cols) + "x" +
-                  std::to_string(sheet.rows) + ", expected " + std::to_string(sheet_width) + "x" +
-                  std::to_string(sheet_height) + " (OpenCV's samples/data/digits.png)");
+    throw wrong_size(static_cast<std::uint64_t>(sheet.cols),
+                     static_cast<std::uint64_t>(sheet.rows));
   }
   LabelledImages set;
   const std::string name = path.filename().string();
@@ -101,7 +133,7 @@ LabelledImages load_labelled_folder(const fs::path& folder,
     if (ec) throw IoError("cannot list " + class_folder.string() + ": " + ec.message());
     std::sort(files.begin(), files.end());
     for (const fs::path& file : files) {
-      const cv::Mat gray = cv::imread(file.string(), cv::IMREAD_GRAYSCALE);
+      const cv::Mat gray = read_gray(file);
       if (gray.empty()) throw IoError("cannot read image " + file.string());
       add(set, gray, label, file.string(), options);
     }

@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include <chrono>
@@ -171,6 +172,49 @@ TEST_CASE("cli: a digits sheet of the wrong size is exit code 3 naming its size"
   CAPTURE(r.err);
   CHECK(r.exit_code == 3);
   CHECK(r.err.find("digits.png is 1000x500, expected 2000x1000") != std::string::npos);
+}
+
+TEST_CASE("cli: a huge digits sheet or labelled picture is refused from its header, not decoded") {
+  // 76 KB of PNG that decodes to 400 MB of grey: eval must say so from the header, as run does.
+  const auto huge = digitcam::test::source_dir() / "tests/fixtures/images/blank_20000x20000.png";
+  TempFolder folder("cli-huge");
+  const auto report = folder / "report";
+  const auto out = folder / "stdout", err = folder / "stderr";
+  const auto eval_peak_kib = [&](const std::string& arguments, int& exit_code) {
+    const pid_t pid = digitcam::test::spawn_digitcam(arguments, out, err);
+    int status = 0;
+    struct rusage use {};
+    REQUIRE(::wait4(pid, &status, 0, &use) == pid);
+    exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return use.ru_maxrss;  // KiB, digitcam's own peak (spawn_digitcam execs it)
+  };
+  // The whole run stays far below the decoded picture (400,000 KiB), even in a sanitizer build.
+  constexpr long max_peak_kib = 300'000;
+
+  int exit_code = -1;
+  long peak = eval_peak_kib(
+      "eval --digits-png '" + huge.string() + "' --report '" + report.string() + "'", exit_code);
+  std::string message = slurp(err);
+  CAPTURE(message);
+  CHECK(exit_code == 3);
+  CHECK(message.rfind("digitcam: image ", 0) == 0);
+  CHECK(message.find("blank_20000x20000.png is 20000x20000 (400 megapixels); digitcam reads "
+                     "pictures up to 120 megapixels") != std::string::npos);
+  CHECK(message.find('\n') == message.size() - 1);  // one line
+  CHECK(slurp(out).empty());
+  CHECK_FALSE(std::filesystem::exists(report));  // nothing written
+  CHECK(peak > 0);
+  CHECK(peak < max_peak_kib);
+
+  // The same picture inside a labelled folder (--images DIR, DIR/<digit>/...).
+  const auto labelled = folder / "labelled";
+  std::filesystem::create_directories(labelled / "3");
+  std::filesystem::copy_file(huge, labelled / "3" / "huge.png");
+  peak = eval_peak_kib("eval --images '" + labelled.string() + "'", exit_code);
+  message = slurp(err);
+  CHECK(exit_code == 3);
+  CHECK(message.find("huge.png is 20000x20000 (400 megapixels)") != std::string::npos);
+  CHECK(peak < max_peak_kib);
 }
 
 TEST_CASE(

@@ -27,14 +27,15 @@ struct LabelledImages {
   Dataset as_dataset() const;
 };
 
-// Throws IoError naming the file when it is missing, unreadable or not 2000x1000.
+// Throws IoError naming the file when it is missing, unreadable or not 2000x1000 (a size read
+// from the header is checked before decoding; over max_picture_pixels is refused).
 LabelledImages load_digits_sheet(const std::filesystem::path& path,
                                  const vision::NormalizeOptions& options = {
                                      vision::Polarity::light_on_dark});
 
 // Every image file (png, jpg, jpeg, bmp, pgm, ppm, tif, tiff) in the sub-folders 0 .. 9 of
 // folder, in sorted order. Throws IoError when there is no such sub-folder or an image cannot be
-// read.
+// read or is over max_picture_pixels (checked from its header before decoding).
 LabelledImages load_labelled_folder(const std::filesystem::path& folder,
                                     const vision::NormalizeOptions& options = {});
 
