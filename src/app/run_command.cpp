@@ -303,6 +303,10 @@ int run_recognizer(const RunOptions& o) {
   auto classifier = vision::make_classifier(vision::parse_engine_kind(o.engine), model);
   Pipeline pipeline(*classifier, settings);
 
+  // The annotated output opens at the first frame (it takes the frame's size); whether it can be
+  // written at all is known now, before the source opens and any other output is created.
+  if (!o.output.empty()) AnnotatedVideoWriter::check_path(o.output);
+
   SourceOptions source_options = o.source_options;
   source_options.realtime = o.realtime;
   std::unique_ptr<Source> source = o.source.empty() ? open_default_source(source_options, o.quiet)

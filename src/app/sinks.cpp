@@ -198,6 +198,36 @@ void JsonLinesWriter::close() {
 
 // AnnotatedVideoWriter
 
+void AnnotatedVideoWriter::check_path(const std::string& path) {
+  const bool picture = is_image_path(path);
+  if (!picture && video_fourcc(lower_extension(path)) == 0) {
+    throw UsageError("annotated output " + path +
+                     ": unknown extension; use .avi, .mp4, .mkv, .mov or an image (.png, .jpg)");
+  }
+  const std::string what = picture ? "picture " : "video ";
+  const fs::path target = fs::absolute(fs::path(path));
+  std::error_code ec;
+  if (fs::is_directory(target, ec)) {
+    throw IoError("cannot write " + what + path + ": it is a folder; name a file in it");
+  }
+  // access() says yes to root for a read-only folder and cannot see every filesystem that
+  // refuses new files (sysfs), so a file is created and removed as the writer would create one.
+  const fs::path folder = target.parent_path();
+  const fs::path probe = folder / (".digitcam-probe-" + std::to_string(::getpid()));
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    throw IoError("cannot write " + what + path + ": cannot create a file in " + folder.string() +
+                  " (" + std::strerror(errno) + "); check the folder exists and is writable");
+  }
+  ::close(fd);
+  ::unlink(probe.c_str());
+  // An existing file is replaced: it must be writable itself.
+  if (fs::exists(target, ec) && ::access(target.c_str(), W_OK) != 0) {
+    throw IoError("cannot write " + what + path + ": " + std::strerror(errno) +
+                  "; check the file is writable");
+  }
+}
+
 AnnotatedVideoWriter::AnnotatedVideoWriter(const std::string& path, double fps, cv::Size frame_size)
     : path_(path), size_(frame_size) {
   if (size_.width <= 0 || size_.height <= 0) {

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -492,6 +493,73 @@ TEST_CASE("run: outputs that cannot be written fail at the start or keep what wa
   CAPTURE(r.err);
   CHECK(r.exit_code == 3);
   CHECK(r.err.find("full.avi is incomplete") != std::string::npos);
+}
+
+TEST_CASE("run: an annotated output that cannot be written fails at the start, creating nothing") {
+  TempFolder folder("run-output-start");
+  const auto json = folder / "out.jsonl";
+  const std::string demo =
+      "run " + quoted(sample("demo.avi")) + " --headless --json " + quoted(json) + " --output ";
+  // One line, exit 3, before the source is read and before the JSON lines file is created (so
+  // no empty or one-line JSON file stays behind).
+  const auto refused = [&](const std::string& output, const std::string& says) {
+    CAPTURE(output);
+    const auto r = run_digitcam(demo + quoted(fs::path(output)));
+    CAPTURE(r.err);
+    CHECK(r.exit_code == 3);
+    CHECK(lines_of(r.err).size() == 1);
+    CHECK(r.err.rfind("digitcam: cannot write ", 0) == 0);
+    CHECK(r.err.find(output) != std::string::npos);
+    CHECK(r.err.find(says) != std::string::npos);
+    CHECK(r.err.find("reading") == std::string::npos);
+    CHECK(r.err.find("frames ") == std::string::npos);
+    CHECK_FALSE(fs::exists(json));
+    std::error_code ec;
+    CHECK_FALSE(fs::exists(output, ec));
+  };
+  refused("/nonexistent-digitcam-folder/out.avi", "check the folder exists and is writable");
+  // sysfs lets nobody, root included, create a file.
+  refused("/sys/digitcam.avi", "cannot create a file in /sys");
+  refused("/sys/digitcam.png", "cannot create a file in /sys");  // a picture output alike
+  const auto file = folder / "plain.txt";
+  std::ofstream(file) << "not a folder\n";
+  refused((file / "out.mp4").string(), "cannot create a file in");
+  // A folder where the file should be.
+  fs::create_directory(folder / "taken.avi");
+  {
+    const auto r = run_digitcam(demo + quoted(folder / "taken.avi"));
+    CHECK(r.exit_code == 3);
+    CHECK(r.err.find("taken.avi: it is a folder") != std::string::npos);
+    CHECK_FALSE(fs::exists(json));
+  }
+  // A read-only folder refuses new files to everyone but root (the probe is root's sysfs case).
+  if (::geteuid() != 0) {
+    const auto locked = folder / "locked";
+    fs::create_directory(locked);
+    fs::permissions(locked, fs::perms::owner_read | fs::perms::owner_exec);
+    refused((locked / "out.avi").string(), "Permission denied");
+    fs::permissions(locked, fs::perms::owner_all);
+  }
+  // An extension that is neither a video nor a picture is a usage error, also at the start.
+  auto r = run_digitcam(demo + quoted(folder / "out.xyz"));
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("unknown extension") != std::string::npos);
+  CHECK_FALSE(fs::exists(json));
+  CHECK_FALSE(fs::exists(folder / "out.xyz"));
+
+  // The check creates nothing: a writable folder holds only what the run wrote.
+  const auto video = folder / "good.avi";
+  r = run_digitcam("run " + quoted(sample("demo.avi")) + " --headless --max-frames 5 --json " +
+                   quoted(json) + " --output " + quoted(video));
+  CAPTURE(r.err);
+  CHECK(r.exit_code == 0);
+  check_json_lines(slurp(json), 5);
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(folder.path())) {
+    names.push_back(entry.path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  CHECK(names == std::vector<std::string>{"good.avi", "out.jsonl", "plain.txt", "taken.avi"});
 }
 
 TEST_CASE("run: a live stream whose ffmpeg server is killed retries, then ends with whole lines") {

@@ -58,6 +58,11 @@ class AnnotatedVideoWriter {
   // fps <= 0 (image sources) writes videos at a default rate. IoError naming the path when it
   // cannot be opened; UsageError for an extension that is neither a video nor an image.
   AnnotatedVideoWriter(const std::string& path, double fps, cv::Size frame_size);
+  // What the constructor checks that does not need the frame size, for a run to fail at its
+  // start, before any frame, rather than at its first frame: UsageError for an extension that is
+  // neither a video nor an image, IoError naming the path when its folder is missing or no file
+  // can be created in it (read-only, sysfs), or the path is a folder. Creates nothing.
+  static void check_path(const std::string& path);
   ~AnnotatedVideoWriter();
   AnnotatedVideoWriter(const AnnotatedVideoWriter&) = delete;
   AnnotatedVideoWriter& operator=(const AnnotatedVideoWriter&) = delete;
