@@ -270,22 +270,32 @@ std::string TrainOptions::describe() const {
   return s.str();
 }
 
-Predictions predict_dataset(engine::Network& network, const Dataset& data, int batch) {
+// Runs the network in inference mode over the dataset in order, a batch at a time, and hands
+// each batch's first index, size and logits to `use`.
+template <class Use>
+void for_each_batch(engine::Network& network, const Dataset& data, int batch, Use&& use) {
   network.set_mode(engine::Mode::inference);
-  Predictions out;
-  const auto count = static_cast<std::size_t>(data.count);
-  out.labels.resize(count);
-  out.confidence.resize(count);
-  out.top.resize(count);
-  out.not_digit.resize(count);
-  engine::Tensor x, probabilities;
+  engine::Tensor x;
   std::vector<std::size_t> indices;
   for (int start = 0; start < data.count; start += batch) {
     const int size = std::min(batch, data.count - start);
     indices.resize(static_cast<std::size_t>(size));
     std::iota(indices.begin(), indices.end(), static_cast<std::size_t>(start));
     fill_batch(data, indices, x);
-    engine::softmax_rows(network.forward(x), probabilities);
+    use(start, size, network.forward(x));
+  }
+}
+
+Predictions predict_dataset(engine::Network& network, const Dataset& data, int batch) {
+  Predictions out;
+  const auto count = static_cast<std::size_t>(data.count);
+  out.labels.resize(count);
+  out.confidence.resize(count);
+  out.top.resize(count);
+  out.not_digit.resize(count);
+  engine::Tensor probabilities;
+  for_each_batch(network, data, batch, [&](int start, int size, const engine::Tensor& logits) {
+    engine::softmax_rows(logits, probabilities);
     const int k = probabilities.shape().c;
     const int digits = std::min(k, digit_classes);
     for (int i = 0; i < size; ++i) {
@@ -297,23 +307,15 @@ Predictions predict_dataset(engine::Network& network, const Dataset& data, int b
       out.top[at] = argmax(p, k);
       out.not_digit[at] = k > digit_classes ? p[digit_classes] : 0.0f;
     }
-  }
+  });
   return out;
 }
 
 std::vector<float> dataset_logits(engine::Network& network, const Dataset& data, int batch) {
-  network.set_mode(engine::Mode::inference);
   std::vector<float> out;
-  engine::Tensor x;
-  std::vector<std::size_t> indices;
-  for (int start = 0; start < data.count; start += batch) {
-    const int size = std::min(batch, data.count - start);
-    indices.resize(static_cast<std::size_t>(size));
-    std::iota(indices.begin(), indices.end(), static_cast<std::size_t>(start));
-    fill_batch(data, indices, x);
-    const engine::Tensor& logits = network.forward(x);
+  for_each_batch(network, data, batch, [&](int, int, const engine::Tensor& logits) {
     out.insert(out.end(), logits.data(), logits.data() + logits.size());
-  }
+  });
   return out;
 }
 
