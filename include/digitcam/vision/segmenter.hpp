@@ -66,7 +66,8 @@ struct SegmenterOptions {
   // -> 58 at 1280x720) and reads 4 of the 10 digits of samples/stills/card_ruled_shadow.png.
   bool erase_ruled_lines = false;
   // Drop an upright stroke (a 1's shape) when the object it belongs to carries on past its top
-  // or bottom (a lamp post, a tripod's leg). Off only where every digit-like piece is wanted:
+  // or bottom (a lamp post, a tripod's leg): as strongly just past the end, or as a fainter
+  // ridge along the stroke's axis further on. Off only where every digit-like piece is wanted:
   // training cuts its not-a-digit examples with it off, so it learns those pieces too.
   bool check_stroke_ends = true;
 };
@@ -110,8 +111,15 @@ class Segmenter {
   // box, and that paper is even compared with the contrast (relative_contrast,
   // max_paper_variation). stands_on_paper measures ink_mean over one component's pixels.
   bool on_even_paper(const cv::Rect& box, double ink_mean, bool dark_ink) const;
+  // Whether an upright stroke (ink: its mask at box; stroke: its mean width) ends on paper at
+  // both ends; true for every wider candidate.
   bool strokes_end_on_paper(const cv::Rect& box, const cv::Mat& ink, double ink_mean,
-                            double stroke) const;
+                            double stroke);
+  // Median height (grey levels) of a ridge along the stroke's axis past its top (direction -1)
+  // or bottom (+1) end, starting gap px out: how strongly something as narrow as the stroke
+  // carries on there. 0 when the frame's edge comes first.
+  double faint_continuation(const cv::Rect& box, const cv::Mat& ink, double stroke, int gap,
+                            int direction);
   // Pools mask 2x2 into pooled_, labels it into labels_ and fills bounds_; returns the count of
   // labels (the background included).
   int label_ink(const cv::Mat& mask);
@@ -134,7 +142,9 @@ class Segmenter {
   std::vector<Group> groups_;
   std::vector<int> next_label_, label_group_;
   std::vector<std::array<int, 4>> bounds_;
-  std::vector<int> run_top_;  // erase_ruled_lines: per column, the top row of the open ink run
+  std::vector<int> run_top_;
+  std::vector<double> ridges_;  // faint_continuation's per-row ridge heights  // erase_ruled_lines:
+                                // per column, the top row of the open ink run
   std::vector<Candidate> dark_, light_;
 };
 
