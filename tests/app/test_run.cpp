@@ -39,10 +39,11 @@ namespace fs = std::filesystem;
 constexpr double min_read_rate = 0.97;  // digits read on footage like the samples
 // On real digit-free video the target is 0.02 false digits per frame; the recognizer does
 // not meet it yet. The "not a digit" class took vtest.avi from 2.55 to 2.01 per frame (first 300
-// frames), but its two steady false 1s remain: a lamp post and a tripod leg, which the normaliser
-// turns into crops no different from a written 1 (the context that tells them apart is cut
-// away). This bound guards the present level against regressions.
-constexpr double max_false_per_frame = 2.2;
+// frames); the segmenter's stroke-end checks (a pole carrying on past an upright stroke's ends,
+// strongly or as a faint ridge) took it to 0.98, then 0.31. What remains is mostly people on the
+// pale concrete read as 1s, and frames where the lamp post's faint continuation is hidden. This
+// bound guards the present level against regressions, with room for decoder differences.
+constexpr double max_false_per_frame = 0.45;
 constexpr int digit_free_frames = 300;
 
 fs::path sample(const std::string& name) {
