@@ -232,6 +232,65 @@ std::string calibration_text(const fs::path& path) {
   return text;
 }
 
+bool is_key_character(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_';
+}
+
+// The file's lines checked against the layout digitcam writes and reads (calibration/
+// default.yml): the %YAML directive and document markers, comments, blank lines, `section:` at
+// the line's start, and `key: value` lines indented alike under their section (or `key: value`
+// at the start). OpenCV's YAML parser never returns from some files outside it (found by
+// fuzzing: keys indented under no section, then lines of another indentation), so nothing else
+// reaches it. IoError naming the file and the line.
+void check_layout(const std::string& text, const fs::path& path) {
+  const auto refuse = [&](std::size_t line, const std::string& why) {
+    throw IoError("calibration file " + path.string() + " line " + std::to_string(line) + " " +
+                  why + "; see calibration/default.yml for the layout");
+  };
+  std::size_t number = 0, section_indent = 0;
+  bool in_section = false;  // after a `section:` line with no value
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    ++number;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    const std::size_t indent = line.find_first_not_of(' ');
+    if (indent == std::string::npos || line[indent] == '#') continue;  // blank, comment
+    if (line[indent] == '\t') refuse(number, "is indented with a tab; indent with spaces");
+    if (indent == 0 && (line.rfind("%YAML", 0) == 0 || line == "---" || line == "...")) continue;
+    std::size_t end = indent;
+    while (end < line.size() && is_key_character(line[end])) ++end;
+    if (end == indent || end == line.size() || line[end] != ':' ||
+        (end + 1 < line.size() && line[end + 1] != ' ')) {
+      refuse(number, "is not 'key: value', a section or a comment");
+    }
+    const std::size_t value = line.find_first_not_of(' ', end + 1);
+    const bool has_value = value != std::string::npos && line[value] != '#';
+    if (indent == 0) {
+      in_section = !has_value;
+      section_indent = 0;
+    } else if (!in_section) {
+      refuse(number, "is indented, but no section comes before it");
+    } else if (section_indent == 0) {
+      section_indent = indent;  // the section's first key sets its indentation
+    } else if (indent != section_indent) {
+      refuse(number, "is indented unlike the lines before it in its section");
+    }
+    if (indent > 0 && !has_value) refuse(number, "holds a key with no value");
+    if (has_value) {
+      int depth = 0;  // a [list] opens and closes on its line, and holds no list
+      for (std::size_t i = value; i < line.size() && line[i] != '#'; ++i) {
+        const auto c = static_cast<unsigned char>(line[i]);
+        depth += c == '[' ? 1 : c == ']' ? -1 : 0;
+        if (c >= 0x7f || c == '{' || c == '}' || c == '&' || c == '*' || c == '!' || c == '|' ||
+            c == '>' || depth < 0 || depth > 1) {
+          refuse(number, "has a value that is not a number, a word or a [list]");
+        }
+      }
+      if (depth != 0) refuse(number, "has a value that is not a number, a word or a [list]");
+    }
+  }
+}
+
 }  // namespace
 
 CalibrationFile read_calibration(const fs::path& path, const PipelineSettings& base) {
@@ -240,6 +299,7 @@ CalibrationFile read_calibration(const fs::path& path, const PipelineSettings& b
                   " does not exist; give another with --calibration, or run digitcam calibrate");
   }
   const std::string text = calibration_text(path);
+  check_layout(text, path);
   cv::FileStorage fs;
   try {
     fs.open(text, cv::FileStorage::READ | cv::FileStorage::MEMORY | cv::FileStorage::FORMAT_YAML);
