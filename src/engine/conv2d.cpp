@@ -477,29 +477,6 @@ void Conv2D::forward_winograd(const Tensor& x, Tensor& y) {
   }
 
   const int items_per_task = std::max(1, winograd_tiles_per_task / wd.tiles());
-  const int threads = available_threads();
-  if (d.n <= items_per_task && threads > 1) {
-    // One task's worth of items (batch-1 inference): the 16 GEMMs are independent, so they
-    // are shared between the threads instead of leaving all but one idle. Each GEMM is the
-    // same call as below, so the results are too.
-    const int columns = d.n * wd.tiles();
-    WinogradBuffers& buffers = winograd_buffers;
-    buffers.input.resize({winograd_positions, 1, ic, columns});
-    buffers.product.resize({winograd_positions, 1, oc, columns});
-    winograd_transform_input(d, wd, x.data(), d.n, buffers.input.data(), columns);
-    const auto positions_per_task =
-        static_cast<std::size_t>((winograd_positions + threads - 1) / threads);
-    parallel_for(winograd_positions, positions_per_task, [&](std::size_t begin, std::size_t end) {
-      for (std::size_t p = begin; p < end; ++p) {
-        const int position = static_cast<int>(p);
-        gemm(winograd_weights_[position], Transpose::no, columns, 1.0f,
-             buffers.input.item(position), columns, 0.0f, buffers.product.item(position), columns,
-             1);
-      }
-    });
-    winograd_transform_output(d, wd, buffers.product.data(), d.n, columns, bias_.data(), y.data());
-    return;
-  }
   parallel_for(static_cast<std::size_t>(d.n), static_cast<std::size_t>(items_per_task),
                [&](std::size_t begin, std::size_t end) {
                  const int items = static_cast<int>(end - begin);
