@@ -42,8 +42,9 @@ step 1 "release build and every test" "$build" ""
 
 if [[ $quick -eq 0 ]]; then
   # A finding stops the process with a non-zero status, which fails the test that ran it.
-  # LeakSanitizer suppressions cover only third-party libraries' own allocations (see the file).
-  export ASAN_OPTIONS="halt_on_error=1:detect_leaks=1:strict_string_checks=1:check_initialization_order=1"
+  # The suppressions cover only third-party libraries: LeakSanitizer's their own allocations,
+  # AddressSanitizer's its interceptors' reports inside them (see the files).
+  export ASAN_OPTIONS="halt_on_error=1:detect_leaks=1:strict_string_checks=1:check_initialization_order=1:suppressions=$repo/tools/sanitizers/asan.supp"
   export LSAN_OPTIONS="suppressions=$repo/tools/sanitizers/lsan.supp:print_suppressions=0"
   export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
   step 2 "AddressSanitizer+UndefinedBehaviorSanitizer build and every test" "$build-asan" \
