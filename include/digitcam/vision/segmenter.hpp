@@ -142,7 +142,7 @@ class Segmenter {
   std::vector<Group> groups_;
   std::vector<int> next_label_, label_group_;
   std::vector<std::array<int, 4>> bounds_;
-  std::vector<int> run_top_;     // erase_ruled_lines: per column, the top row of the open ink run
+  std::vector<int> run_top_;    // erase_ruled_lines: per column, the top row of the open ink run
   std::vector<double> ridges_;  // faint_continuation's per-row ridge heights
   std::vector<Candidate> dark_, light_;
 };
