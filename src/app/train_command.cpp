@@ -219,7 +219,8 @@ int train_command(const Arguments& args) {
       });
 
   // Test-set figures and the pictures of the report.
-  const train::Predictions predicted = train::predict_dataset(run.network, test);
+  const std::vector<float> test_logits = train::dataset_logits(run.network, test);
+  const train::Predictions predicted = train::predictions_from_logits(test_logits, test.count);
   train::ConfusionMatrix confusion(digit_classes);
   for (int i = 0; i < test.count; ++i) {
     const auto k = static_cast<std::size_t>(i);
@@ -236,7 +237,6 @@ int train_command(const Arguments& args) {
   const std::vector<float> validation_logits = train::dataset_logits(run.network, validation);
   const double temperature =
       train::fit_temperature(validation_logits, classes, labels_of(validation));
-  const std::vector<float> test_logits = train::dataset_logits(run.network, test);
   const auto ece = [&](const std::vector<float>& logits, const train::Dataset& data, double t) {
     const train::TopOne top = train::top_one(logits, classes, labels_of(data), t);
     return train::expected_calibration_error(top.confidence, top.correct);

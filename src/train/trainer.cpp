@@ -270,11 +270,37 @@ std::string TrainOptions::describe() const {
   return s.str();
 }
 
-// Runs the network in inference mode over the dataset in order, a batch at a time, and hands
-// each batch's first index, size and logits to `use`.
-template <class Use>
-void for_each_batch(engine::Network& network, const Dataset& data, int batch, Use&& use) {
+Predictions predictions_from_logits(const std::vector<float>& logits, int count) {
+  Predictions out;
+  const auto n = static_cast<std::size_t>(count);
+  out.labels.resize(n);
+  out.confidence.resize(n);
+  out.top.resize(n);
+  out.not_digit.resize(n);
+  if (count == 0) return out;
+  const auto k = static_cast<int>(logits.size() / n);
+  engine::Tensor scores({count, k, 1, 1}), probabilities;
+  std::copy(logits.begin(), logits.end(), scores.data());
+  engine::softmax_rows(scores, probabilities);
+  const int digits = std::min(k, digit_classes);
+  for (std::size_t at = 0; at < n; ++at) {
+    const float* p = probabilities.item(static_cast<int>(at));
+    const int label = argmax(p, digits);
+    out.labels[at] = label;
+    out.confidence[at] = p[label];
+    out.top[at] = argmax(p, k);
+    out.not_digit[at] = k > digit_classes ? p[digit_classes] : 0.0f;
+  }
+  return out;
+}
+
+Predictions predict_dataset(engine::Network& network, const Dataset& data, int batch) {
+  return predictions_from_logits(dataset_logits(network, data, batch), data.count);
+}
+
+std::vector<float> dataset_logits(engine::Network& network, const Dataset& data, int batch) {
   network.set_mode(engine::Mode::inference);
+  std::vector<float> out;
   engine::Tensor x;
   std::vector<std::size_t> indices;
   for (int start = 0; start < data.count; start += batch) {
@@ -282,40 +308,9 @@ void for_each_batch(engine::Network& network, const Dataset& data, int batch, Us
     indices.resize(static_cast<std::size_t>(size));
     std::iota(indices.begin(), indices.end(), static_cast<std::size_t>(start));
     fill_batch(data, indices, x);
-    use(start, size, network.forward(x));
-  }
-}
-
-Predictions predict_dataset(engine::Network& network, const Dataset& data, int batch) {
-  Predictions out;
-  const auto count = static_cast<std::size_t>(data.count);
-  out.labels.resize(count);
-  out.confidence.resize(count);
-  out.top.resize(count);
-  out.not_digit.resize(count);
-  engine::Tensor probabilities;
-  for_each_batch(network, data, batch, [&](int start, int size, const engine::Tensor& logits) {
-    engine::softmax_rows(logits, probabilities);
-    const int k = probabilities.shape().c;
-    const int digits = std::min(k, digit_classes);
-    for (int i = 0; i < size; ++i) {
-      const float* p = probabilities.item(i);
-      const auto at = static_cast<std::size_t>(start + i);
-      const int label = argmax(p, digits);
-      out.labels[at] = label;
-      out.confidence[at] = p[label];
-      out.top[at] = argmax(p, k);
-      out.not_digit[at] = k > digit_classes ? p[digit_classes] : 0.0f;
-    }
-  });
-  return out;
-}
-
-std::vector<float> dataset_logits(engine::Network& network, const Dataset& data, int batch) {
-  std::vector<float> out;
-  for_each_batch(network, data, batch, [&](int, int, const engine::Tensor& logits) {
+    const engine::Tensor& logits = network.forward(x);
     out.insert(out.end(), logits.data(), logits.data() + logits.size());
-  });
+  }
   return out;
 }
 
@@ -421,14 +416,16 @@ TrainingRun train_network(const TrainOptions& options, const Dataset& data,
     stats.validation_loss = std::numeric_limits<double>::quiet_NaN();
     if (!validation.empty()) {
       const Dataset held = subset(data, validation);
-      const Predictions predicted = predict_dataset(net, held, inference_batch);
+      // One pass over the split gives both the accuracy and the loss.
+      const std::vector<float> logits = dataset_logits(net, held, inference_batch);
+      const Predictions predicted = predictions_from_logits(logits, held.count);
       std::size_t right = 0;
       for (int i = 0; i < held.count; ++i) {
         right +=
             predicted.top[static_cast<std::size_t>(i)] == held.labels[static_cast<std::size_t>(i)];
       }
       stats.validation_accuracy = static_cast<double>(right) / held.count;
-      stats.validation_loss = mean_cross_entropy(dataset_logits(net, held, inference_batch), held);
+      stats.validation_loss = mean_cross_entropy(logits, held);
     }
     run.history.push_back(stats);
     if (!options.checkpoint.empty()) {

@@ -91,6 +91,8 @@ struct Predictions {
   std::vector<float> not_digit;   // probability of "not a digit" (0 for a 10-class model)
 };
 Predictions predict_dataset(engine::Network& network, const Dataset& data, int batch = 500);
+// The same from logits already computed (dataset_logits), for callers that need both.
+Predictions predictions_from_logits(const std::vector<float>& logits, int count);
 
 // The raw logits of every image, row after row: data.count x classes floats.
 std::vector<float> dataset_logits(engine::Network& network, const Dataset& data, int batch = 500);
