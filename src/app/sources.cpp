@@ -68,25 +68,13 @@ bool all_digits(const std::string& spec) {
 // cv::imread with the size checked first; SourceError naming the file when it is too large to
 // read or does not decode.
 cv::Mat read_image(const fs::path& path) {
-  const auto header = train::picture_size_from_header(path);
-  if (header && train::is_too_large(*header)) {
-    throw SourceError(train::too_large_message(path, *header));
-  }
-  cv::Mat image;
-  try {
-    image = cv::imread(path.string(), cv::IMREAD_COLOR);
-  } catch (const cv::Exception&) {
-    image.release();  // OpenCV refuses some damaged headers by throwing
-  }
-  if (image.empty()) {
+  train::CheckedPicture picture = train::read_picture(path, cv::IMREAD_COLOR);
+  if (picture.too_large) throw SourceError(train::too_large_message(path, *picture.too_large));
+  if (picture.image.empty()) {
     throw SourceError("cannot read image " + path.string() +
                       " (damaged, or not an image); fix or remove it");
   }
-  // Formats whose header is not read above.
-  const train::PictureSize decoded{static_cast<std::uint64_t>(image.cols),
-                                   static_cast<std::uint64_t>(image.rows)};
-  if (train::is_too_large(decoded)) throw SourceError(train::too_large_message(path, decoded));
-  return image;
+  return picture.image;
 }
 
 // Files: every frame in order, nothing dropped.

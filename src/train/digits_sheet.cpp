@@ -47,22 +47,11 @@ bool is_image_file(const fs::path& path) {
          std::end(image_extensions);
 }
 
-// cv::imread in gray, refusing a picture over max_picture_pixels from its header before decoding
-// it (and after, for formats whose header is not read); empty when it does not decode.
+// cv::imread in gray through the shared size check; empty when it does not decode.
 cv::Mat read_gray(const fs::path& path) {
-  if (const auto header = picture_size_from_header(path); header && is_too_large(*header)) {
-    throw IoError(too_large_message(path, *header));
-  }
-  cv::Mat gray;
-  try {
-    gray = cv::imread(path.string(), cv::IMREAD_GRAYSCALE);
-  } catch (const cv::Exception&) {
-    gray.release();  // OpenCV refuses some damaged headers by throwing
-  }
-  const PictureSize decoded{static_cast<std::uint64_t>(gray.cols),
-                            static_cast<std::uint64_t>(gray.rows)};
-  if (is_too_large(decoded)) throw IoError(too_large_message(path, decoded));
-  return gray;
+  CheckedPicture picture = read_picture(path, cv::IMREAD_GRAYSCALE);
+  if (picture.too_large) throw IoError(too_large_message(path, *picture.too_large));
+  return picture.image;
 }
 
 }  // namespace
@@ -87,13 +76,12 @@ LabelledImages load_digits_sheet(const fs::path& path, const vision::NormalizeOp
                    std::to_string(height) + ", expected " + std::to_string(sheet_width) + "x" +
                    std::to_string(sheet_height) + " (OpenCV's samples/data/digits.png)");
   };
-  // The size from the header first: a sheet of the wrong size is refused without decoding it,
-  // and a huge one with the limit every picture reader has.
-  if (const auto header = picture_size_from_header(path)) {
-    if (is_too_large(*header)) throw IoError(too_large_message(path, *header));
-    if (header->width != sheet_width || header->height != sheet_height) {
-      throw wrong_size(header->width, header->height);
-    }
+  // A sheet of the wrong size is refused from its header, without decoding it (read_gray checks
+  // the limit every picture reader has, from the same header).
+  if (const auto header = picture_size_from_header(path);
+      header && !is_too_large(*header) &&
+      (header->width != sheet_width || header->height != sheet_height)) {
+    throw wrong_size(header->width, header->height);
   }
   const cv::Mat sheet = read_gray(path);
   if (sheet.empty()) {

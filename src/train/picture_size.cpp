@@ -3,6 +3,8 @@
 #include <cstdlib>
 #include <fstream>
 
+#include <opencv2/imgcodecs.hpp>
+
 namespace digitcam::train {
 
 namespace {
@@ -70,6 +72,22 @@ std::string too_large_message(const std::filesystem::path& path, const PictureSi
          std::to_string(size.height) + " (" + std::to_string(megapixels) +
          " megapixels); digitcam reads pictures up to " +
          std::to_string(max_picture_pixels / 1'000'000) + " megapixels: scale it down first";
+}
+
+CheckedPicture read_picture(const std::filesystem::path& path, int imread_flags) {
+  if (const auto header = picture_size_from_header(path); header && is_too_large(*header)) {
+    return {{}, header};
+  }
+  cv::Mat image;
+  try {
+    image = cv::imread(path.string(), imread_flags);
+  } catch (const cv::Exception&) {
+    image.release();  // OpenCV refuses some damaged headers by throwing
+  }
+  const PictureSize decoded{static_cast<std::uint64_t>(image.cols),
+                            static_cast<std::uint64_t>(image.rows)};
+  if (is_too_large(decoded)) return {{}, decoded};
+  return {image, std::nullopt};
 }
 
 }  // namespace digitcam::train

@@ -10,6 +10,8 @@
 #include <optional>
 #include <string>
 
+#include <opencv2/core.hpp>
+
 namespace digitcam::train {
 
 // --- Limits ------------------------------------------------------------------------------------
@@ -33,5 +35,15 @@ bool is_too_large(const PictureSize& size);
 // "image PATH is 20000x20000 (400 megapixels); digitcam reads pictures up to 120 megapixels:
 // scale it down first" -- the message of the error each reader throws (its own Error type).
 std::string too_large_message(const std::filesystem::path& path, const PictureSize& size);
+
+// cv::imread (imread_flags) with the size checked from the header before decoding and from the
+// picture after (formats whose header is not read). Each reader throws its own error type, so
+// the outcome is returned: `too_large` set (and no image) over max_picture_pixels; an empty
+// image when the file does not decode.
+struct CheckedPicture {
+  cv::Mat image;
+  std::optional<PictureSize> too_large;
+};
+CheckedPicture read_picture(const std::filesystem::path& path, int imread_flags);
 
 }  // namespace digitcam::train
