@@ -334,18 +334,16 @@ bool Segmenter::strokes_end_on_paper(const cv::Rect& box, const cv::Mat& ink, do
   // The same object carrying on more faintly (a pole out of its darker stretch, into a paler
   // one): a narrow ridge along the stroke's axis past either end.
   const double contrast = std::abs(paper.median - ink_mean);
-  return std::max(faint_continuation(box, ink, stroke, gap, -1),
-                  faint_continuation(box, ink, stroke, gap, +1)) <= continuation_share * contrast;
+  const StrokeAxis axis = stroke_axis(box, ink, stroke);
+  return std::max(faint_continuation(box, axis, gap, -1), faint_continuation(box, axis, gap, +1)) <=
+         continuation_share * contrast;
 }
 
-double Segmenter::faint_continuation(const cv::Rect& box, const cv::Mat& ink, double stroke,
-                                     int gap, int direction) {
-  // The stroke's axis and width at each end, from the ink in a band a stroke wide there, so a
-  // leaning stroke is followed along its lean.
+Segmenter::StrokeAxis Segmenter::stroke_axis(const cv::Rect& box, const cv::Mat& ink,
+                                             double stroke) {
+  // From the ink in a band a stroke wide at each end, so a leaning stroke is followed along its
+  // lean.
   const int band = std::clamp(static_cast<int>(std::lround(stroke)), 1, box.height / 2);
-  struct End {
-    double x = 0, width = 0;
-  };
   const auto end_of = [&](int first_row) {
     double sum = 0;
     int n = 0;
@@ -357,15 +355,23 @@ double Segmenter::faint_continuation(const cv::Rect& box, const cv::Mat& ink, do
         ++n;
       }
     }
-    return n > 0 ? End{box.x + sum / n, static_cast<double>(n) / band}
-                 : End{box.x + 0.5 * (box.width - 1), stroke};
+    return n > 0 ? StrokeAxis::End{box.x + sum / n, static_cast<double>(n) / band}
+                 : StrokeAxis::End{box.x + 0.5 * (box.width - 1), stroke};
   };
-  const End top = end_of(0), bottom = end_of(box.height - band);
-  const double top_y = box.y + 0.5 * (band - 1);
-  const double bottom_y = box.y + box.height - 0.5 * (band + 1);
-  const double lean = (bottom.x - top.x) / std::max(bottom_y - top_y, 1.0);
-  const End& end = direction < 0 ? top : bottom;
-  const double end_y = direction < 0 ? top_y : bottom_y;
+  StrokeAxis axis;
+  axis.top = end_of(0);
+  axis.bottom = end_of(box.height - band);
+  axis.top_y = box.y + 0.5 * (band - 1);
+  axis.bottom_y = box.y + box.height - 0.5 * (band + 1);
+  axis.lean = (axis.bottom.x - axis.top.x) / std::max(axis.bottom_y - axis.top_y, 1.0);
+  return axis;
+}
+
+double Segmenter::faint_continuation(const cv::Rect& box, const StrokeAxis& axis, int gap,
+                                     int direction) {
+  const StrokeAxis::End& end = direction < 0 ? axis.top : axis.bottom;
+  const double end_y = direction < 0 ? axis.top_y : axis.bottom_y;
+  const double lean = axis.lean;
   // Centre: as wide as the stroke's end. Flanks: right beside it on both sides (a pixel apart,
   // for blur), so something wider than the stroke carrying on (a thumb holding the card, a
   // shadow) is no ridge.

@@ -115,11 +115,20 @@ class Segmenter {
   // both ends; true for every wider candidate.
   bool strokes_end_on_paper(const cv::Rect& box, const cv::Mat& ink, double ink_mean,
                             double stroke);
+  // An upright stroke's axis: where it ends (centre x and ink width at each end, in frame
+  // pixels), the rows of those ends and the lean (x per row) between them.
+  struct StrokeAxis {
+    struct End {
+      double x = 0, width = 0;
+    };
+    End top, bottom;
+    double top_y = 0, bottom_y = 0, lean = 0;
+  };
+  static StrokeAxis stroke_axis(const cv::Rect& box, const cv::Mat& ink, double stroke);
   // Median height (grey levels) of a ridge along the stroke's axis past its top (direction -1)
   // or bottom (+1) end, starting gap px out: how strongly something as narrow as the stroke
   // carries on there. 0 when the frame's edge comes first.
-  double faint_continuation(const cv::Rect& box, const cv::Mat& ink, double stroke, int gap,
-                            int direction);
+  double faint_continuation(const cv::Rect& box, const StrokeAxis& axis, int gap, int direction);
   // Pools mask 2x2 into pooled_, labels it into labels_ and fills bounds_; returns the count of
   // labels (the background included).
   int label_ink(const cv::Mat& mask);
