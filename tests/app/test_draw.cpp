@@ -187,7 +187,8 @@ TEST_CASE("draw: strokes drawn with the mouse are read live, c clears, u undoes,
   });
   REQUIRE_MESSAGE(window.has_value(), "no visible window named 'digitcam draw' within 15 s; "
                                           << "digitcam's output:\n"
-                                          << app.log());
+                                          << app.log() << "Xvfb's:\n"
+                                          << display.log());
   // Qt maps the window before it takes the picture's size: wait for it.
   cv::Rect area;
   wait_until(window_timeout, [&] {

@@ -64,7 +64,9 @@ TEST_CASE("show: a photo stays on screen with its boxes until q") {
     window = display.find_window("^digitcam$");
     return window.has_value() || !app.running();
   });
-  REQUIRE_MESSAGE(window.has_value(), "no window within 15 s; digitcam's output:\n" << app.log());
+  REQUIRE_MESSAGE(window.has_value(), "no window within 15 s; digitcam's output:\n"
+                                          << app.log() << "Xvfb's:\n"
+                                          << display.log());
   INFO("digitcam's output:\n" << app.log());
   cv::Rect area;
   cv::Mat shot;

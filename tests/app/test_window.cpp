@@ -107,7 +107,8 @@ TEST_CASE("window: run shows boxed digits under Xvfb, and space pauses, s snaps,
                      : "digitcam ended (exit code " + std::to_string(app.exit_code().value_or(-1)) +
                            ") without showing a window")
           << "; its output:\n"
-          << app.log());
+          << app.log() << "Xvfb's:\n"
+          << x.log());
   INFO("window " << *window << "; digitcam's output so far:\n" << app.log());
 
   // The window holds a frame with green boxes, and the HUD and toolbar make it not all black.

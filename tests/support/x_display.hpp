@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <functional>
 #include <optional>
+#include <random>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -35,6 +36,7 @@ using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 constexpr auto poll_interval = 100ms;
 constexpr auto display_timeout = 10s;
+constexpr int display_attempts = 5;
 }  // namespace x11_detail
 
 // The full path of `tool` on PATH, or empty.
@@ -179,26 +181,51 @@ inline std::optional<std::string> read_display_number(int fd, std::chrono::milli
   return std::nullopt;
 }
 
-// An Xvfb of its own: it picks a free display and names it on a pipe once it accepts
-// connections. name() is empty when it did not start; log() then says why.
+// An Xvfb of its own, on a display number drawn at random from a high range rather than the
+// first free one: on a shared machine another X server may own :0 in a way this process cannot
+// see (a lock file in another /tmp), and a client would then reach that server instead. The
+// display counts as ours only once xdotool reaches it and reads back our screen size; otherwise
+// the next number is tried. name() is empty when no attempt worked; log() then says why.
 class VirtualDisplay {
  public:
   VirtualDisplay(cv::Size screen, const std::filesystem::path& folder) : screen_(screen) {
-    int display_pipe[2];
-    if (::pipe(display_pipe) != 0) return;
-    xvfb_.emplace(find_tool("Xvfb"),
-                  std::vector<std::string>{
-                      "-displayfd", std::to_string(display_pipe[1]), "-screen", "0",
-                      std::to_string(screen.width) + "x" + std::to_string(screen.height) + "x24",
-                      "-nolisten", "tcp"},
-                  x11_environment(""), folder, folder / "xvfb.log", display_pipe[1]);
-    name_ = read_display_number(display_pipe[0], x11_detail::display_timeout).value_or("");
-    ::close(display_pipe[0]);
+    std::random_device entropy;
+    std::uniform_int_distribution<int> display_number(1000, 29999);
+    for (int attempt = 1; attempt <= x11_detail::display_attempts && name_.empty(); ++attempt) {
+      const std::string candidate = ":" + std::to_string(display_number(entropy));
+      log_ += "attempt " + std::to_string(attempt) + ", display " + candidate + ":\n";
+      int display_pipe[2];
+      if (::pipe(display_pipe) != 0) {
+        log_ += "could not make a pipe\n";
+        return;
+      }
+      xvfb_.reset();
+      const auto xvfb_log = folder / ("xvfb-" + std::to_string(attempt) + ".log");
+      xvfb_.emplace(find_tool("Xvfb"),
+                    std::vector<std::string>{
+                        candidate, "-displayfd", std::to_string(display_pipe[1]), "-screen", "0",
+                        std::to_string(screen.width) + "x" + std::to_string(screen.height) + "x24",
+                        "-nolisten", "tcp"},
+                    x11_environment(""), folder, xvfb_log, display_pipe[1]);
+      const auto named = read_display_number(display_pipe[0], x11_detail::display_timeout);
+      ::close(display_pipe[0]);
+      log_ += xvfb_->log();
+      if (!named) continue;
+      const auto geometry = shell("DISPLAY=" + *named + " xdotool getdisplaygeometry 2>&1").out;
+      const std::string expected =
+          std::to_string(screen.width) + " " + std::to_string(screen.height) + "\n";
+      if (geometry == expected) {
+        name_ = *named;
+      } else {
+        log_ += "xdotool on " + *named + " read '" + geometry + "', not '" + expected + "'\n";
+      }
+    }
   }
 
   const std::string& name() const { return name_; }
   cv::Size screen() const { return screen_; }
-  std::string log() const { return xvfb_ ? xvfb_->log() : "could not make a pipe"; }
+  // What each attempt printed, and the running Xvfb's output so far.
+  std::string log() const { return log_ + (xvfb_ ? "now:\n" + xvfb_->log() : std::string()); }
 
   // The first visible window whose title matches the regular expression `title` (xdotool's
   // syntax, e.g. "^digitcam$"), as an xdotool window id.
@@ -256,6 +283,7 @@ class VirtualDisplay {
   cv::Size screen_;
   std::optional<Child> xvfb_;
   std::string name_;
+  std::string log_;
 };
 
 }  // namespace digitcam::test
