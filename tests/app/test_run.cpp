@@ -380,7 +380,7 @@ TEST_CASE("run: SIGTERM mid-run ends cleanly with complete JSON lines (exit 130)
   wait_for_lines(json, 5, 120.0);
   ::kill(pid, SIGTERM);
   const int exit_code = wait_at_most(pid, 60.0);
-  CHECK(exit_code == 130);
+  CHECK_MESSAGE(exit_code == 130, "digitcam's stderr:\n" << slurp(err));
   const std::string text = slurp(json);
   const auto lines = lines_of(text);
   CHECK(lines.size() >= 5);
