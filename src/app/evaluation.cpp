@@ -1,7 +1,6 @@
 #include "digitcam/app/evaluation.hpp"
 
 #include <algorithm>
-#include <numeric>
 #include <string>
 
 #include "digitcam/engine/error.hpp"
@@ -26,12 +25,9 @@ Evaluation evaluate(vision::Classifier& classifier, const train::Dataset& data, 
   train::ConfusionMatrix confusion(vision::digit_classes);
   result.samples.reserve(static_cast<std::size_t>(data.count));
   engine::Tensor batch;
-  std::vector<std::size_t> indices;
   for (int start = 0; start < data.count; start += eval_batch) {
     const int size = std::min(eval_batch, data.count - start);
-    indices.resize(static_cast<std::size_t>(size));
-    std::iota(indices.begin(), indices.end(), static_cast<std::size_t>(start));
-    train::fill_batch(data, indices, batch);
+    train::fill_batch_range(data, start, size, batch);
     const auto predictions = vision::predict(classifier, batch, temperature);
     for (int i = 0; i < size; ++i) {
       const auto k = static_cast<std::size_t>(start + i);

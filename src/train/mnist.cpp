@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdio>
 #include <fstream>
+#include <numeric>
 #include <system_error>
 
 #include "digitcam/engine/error.hpp"
@@ -195,6 +196,12 @@ void fill_batch(const Dataset& data, std::span<const std::size_t> indices, engin
     float* dst = out.item(static_cast<int>(i));
     for (std::size_t p = 0; p < size; ++p) dst[p] = static_cast<float>(src[p]) * byte_to_unit;
   }
+}
+
+void fill_batch_range(const Dataset& data, int first, int count, engine::Tensor& out) {
+  std::vector<std::size_t> indices(static_cast<std::size_t>(std::max(count, 0)));
+  std::iota(indices.begin(), indices.end(), static_cast<std::size_t>(std::max(first, 0)));
+  fill_batch(data, indices, out);
 }
 
 }  // namespace digitcam::train

@@ -302,12 +302,8 @@ std::vector<float> dataset_logits(engine::Network& network, const Dataset& data,
   network.set_mode(engine::Mode::inference);
   std::vector<float> out;
   engine::Tensor x;
-  std::vector<std::size_t> indices;
   for (int start = 0; start < data.count; start += batch) {
-    const int size = std::min(batch, data.count - start);
-    indices.resize(static_cast<std::size_t>(size));
-    std::iota(indices.begin(), indices.end(), static_cast<std::size_t>(start));
-    fill_batch(data, indices, x);
+    fill_batch_range(data, start, std::min(batch, data.count - start), x);
     const engine::Tensor& logits = network.forward(x);
     out.insert(out.end(), logits.data(), logits.data() + logits.size());
   }

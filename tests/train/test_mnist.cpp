@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <fstream>
 #include <numeric>
@@ -175,6 +176,19 @@ TEST_CASE("mnist: fill_batch scales the chosen images to 0..1 in order") {
   CHECK(batch.at(1, 0, 27, 27) == doctest::Approx(1.0f / 255.0f));
   const std::vector<std::size_t> outside = {5};
   CHECK_THROWS_AS(fill_batch(data, outside, batch), ShapeError);
+}
+
+TEST_CASE("mnist: fill_batch_range fills the images from first on, as fill_batch does") {
+  test::ScratchFolder folder("mnist");
+  SyntheticMnist{}.write(folder.path());
+  const Dataset data = load_mnist(folder.path(), Split::test);
+  engine::Tensor range, chosen;
+  fill_batch_range(data, 3, 2, range);
+  const std::vector<std::size_t> indices = {3, 4};
+  fill_batch(data, indices, chosen);
+  CHECK(range.shape() == engine::Shape{2, 1, 28, 28});
+  CHECK(std::equal(range.data(), range.data() + range.size(), chosen.data()));
+  CHECK_THROWS_AS(fill_batch_range(data, 4, 2, range), ShapeError);
 }
 
 TEST_CASE("mnist: subset keeps the chosen images and labels in order") {

@@ -59,5 +59,8 @@ Dataset subset(const Dataset& data, std::span<const std::size_t> indices);
 // out = [B, 1, rows, cols], the images at `indices` scaled to 0..1, no augmentation.
 // Throws ShapeError for an index outside the data.
 void fill_batch(const Dataset& data, std::span<const std::size_t> indices, engine::Tensor& out);
+// The same for the `count` images from `first` on, in order (a pass over the data a batch at a
+// time).
+void fill_batch_range(const Dataset& data, int first, int count, engine::Tensor& out);
 
 }  // namespace digitcam::train
