@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cfloat>
 #include <cmath>
 #include <vector>
 
@@ -190,19 +191,6 @@ InkBox measure_solid(const cv::Mat& ink) {
   return measure_ink(ink, ink >= solid_level);
 }
 
-// Grey-level dilation (radius > 0) or erosion (radius < 0) with a disc.
-cv::Mat morph_disc(const cv::Mat& ink, int radius) {
-  const cv::Mat disc = cv::getStructuringElement(
-      cv::MORPH_ELLIPSE, cv::Size(2 * std::abs(radius) + 1, 2 * std::abs(radius) + 1));
-  cv::Mat out;
-  if (radius > 0) {
-    cv::dilate(ink, out, disc);
-  } else {
-    cv::erode(ink, out, disc);
-  }
-  return out;
-}
-
 // Brings the stroke width into MNIST's range. Works at fine_scale times the output resolution
 // so the change can be a fraction of an output pixel whatever the crop's size, then refits the
 // (grown or shrunk) ink to 20 px. Grey dilation and erosion move anti-aliased edges by less
@@ -280,6 +268,53 @@ Polarity detect_polarity(const cv::Mat& image, const cv::Mat& ink_mask) {
   const int light_tail = quantile(all, 1.0 - polarity_tail);
   return light_tail - background > background - dark_tail ? Polarity::light_on_dark
                                                           : Polarity::dark_on_light;
+}
+
+cv::Mat morph_disc(const cv::Mat& ink, int radius) {
+  CV_Assert(ink.type() == CV_32FC1);
+  const int r = std::abs(radius);
+  if (r == 0 || ink.empty()) return ink.clone();
+  // cv::dilate visits every point of the disc for every pixel, O(r^2) per pixel: 0.4 ms at the
+  // usual 8 px radius on the 224x224 fine image and 1.6 ms at 16 px, most of a crop's time. The
+  // disc is a stack of centred runs, one per row offset, so the same maximum (or minimum) is
+  // built from running maxima over growing runs, O(r) per pixel. Max and min are exact, so the
+  // result is bit for bit cv::dilate's (or cv::erode's) with pixels outside the image ignored.
+  const cv::Mat disc = cv::getStructuringElement(cv::MORPH_ELLIPSE, cv::Size(2 * r + 1, 2 * r + 1));
+  std::vector<int> half_run(static_cast<std::size_t>(2 * r + 1), -1);  // per row offset + r
+  for (int row = 0; row < disc.rows; ++row) {
+    const std::uint8_t* d = disc.ptr<std::uint8_t>(row);
+    int first = 0;
+    while (first < disc.cols && !d[first]) ++first;
+    if (first == disc.cols) continue;
+    CV_Assert(cv::countNonZero(disc.row(row)) == disc.cols - 2 * first);  // one centred run
+    half_run[static_cast<std::size_t>(row)] = r - first;
+  }
+  const bool grow = radius > 0;
+  const auto combine = [grow](const cv::Mat& a, const cv::Mat& b, cv::Mat& out) {
+    if (grow) {
+      cv::max(a, b, out);
+    } else {
+      cv::min(a, b, out);
+    }
+  };
+  const int rows = ink.rows, cols = ink.cols;
+  cv::Mat run = ink.clone();  // run(y, x) = extreme of ink(y, x - w .. x + w)
+  cv::Mat out(ink.size(), CV_32FC1, cv::Scalar(grow ? -FLT_MAX : FLT_MAX));
+  for (int w = 0; w <= r; ++w) {
+    if (w > 0 && w < cols) {
+      cv::Mat right_part = run.colRange(w, cols), left_part = run.colRange(0, cols - w);
+      combine(right_part, ink.colRange(0, cols - w), right_part);
+      combine(left_part, ink.colRange(w, cols), left_part);
+    }
+    for (int dy = -r; dy <= r; ++dy) {
+      if (half_run[static_cast<std::size_t>(dy + r)] != w) continue;
+      const int first = std::max(0, -dy), last = std::min(rows, rows - dy);  // out rows
+      if (first >= last) continue;
+      cv::Mat target = out.rowRange(first, last);
+      combine(target, run.rowRange(first + dy, last + dy), target);
+    }
+  }
+  return out;
 }
 
 double estimate_stroke_width(const cv::Mat& ink) {

@@ -10,6 +10,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "digitcam/engine/error.hpp"
+#include "digitcam/engine/parallel.hpp"
 
 namespace digitcam::vision {
 
@@ -238,50 +239,53 @@ Segmenter::Segmenter(SegmenterOptions options) : options_(options) {
   }
 }
 
-void Segmenter::threshold(bool dark_ink, cv::Mat& mask) {
+void Segmenter::threshold(bool dark_ink, Pass& pass) const {
+  cv::Mat& mask = pass.mask;
   // Closing (dilate, erode) takes dark strokes narrower than the kernel out of the paper; opening
   // does the same for light strokes. Unlike a local mean, it leaves no halo around ink and no
   // band along a paper edge (a step survives closing), and shadows wider than the kernel are
   // background, not ink.
   if (dark_ink) {
-    cv::dilate(small_, closed_, kernel_);
-    cv::erode(closed_, flat_, kernel_);
+    cv::dilate(small_, pass.closed, kernel_);
+    cv::erode(pass.closed, pass.flat, kernel_);
   } else {
-    cv::erode(small_, closed_, kernel_);
-    cv::dilate(closed_, flat_, kernel_);
+    cv::erode(small_, pass.closed, kernel_);
+    cv::dilate(pass.closed, pass.flat, kernel_);
   }
-  cv::GaussianBlur(flat_, closed_, {background_smoothing, background_smoothing}, 0);
+  cv::GaussianBlur(pass.flat, pass.closed, {background_smoothing, background_smoothing}, 0);
   // Where the background itself jumps (a paper edge, the edge of a hard shadow, a building
   // against the sky) the upsampled estimate overshoots onto the far side of the step for a few
   // pixels: no ink is looked for there.
-  cv::dilate(closed_, step_high_, step_kernel_);
-  cv::erode(closed_, step_low_, step_kernel_);
+  cv::dilate(pass.closed, pass.step_high, step_kernel_);
+  cv::erode(pass.closed, pass.step_low, step_kernel_);
   const std::uint8_t* lut = (dark_ink ? dark_level_lut_ : light_level_lut_).ptr<std::uint8_t>();
   const std::uint8_t nothing = dark_ink ? 0 : 255;
-  level_small_.create(closed_.size(), CV_8UC1);
-  for (int y = 0; y < closed_.rows; ++y) {
-    const std::uint8_t* b = closed_.ptr<std::uint8_t>(y);
-    const std::uint8_t* hi = step_high_.ptr<std::uint8_t>(y);
-    const std::uint8_t* lo = step_low_.ptr<std::uint8_t>(y);
-    std::uint8_t* level = level_small_.ptr<std::uint8_t>(y);
-    for (int x = 0; x < closed_.cols; ++x) {
+  pass.level_small.create(pass.closed.size(), CV_8UC1);
+  for (int y = 0; y < pass.closed.rows; ++y) {
+    const std::uint8_t* b = pass.closed.ptr<std::uint8_t>(y);
+    const std::uint8_t* hi = pass.step_high.ptr<std::uint8_t>(y);
+    const std::uint8_t* lo = pass.step_low.ptr<std::uint8_t>(y);
+    std::uint8_t* level = pass.level_small.ptr<std::uint8_t>(y);
+    for (int x = 0; x < pass.closed.cols; ++x) {
       const bool step = (hi[x] - lo[x]) * step_share_denominator > hi[x] * step_share_numerator;
       level[x] = step ? nothing : lut[b[x]];
     }
   }
-  const bool reduced = level_small_.size() != gray_.size();
-  if (reduced) cv::resize(level_small_, level_, gray_.size(), 0, 0, cv::INTER_LINEAR);
-  cv::compare(gray_, reduced ? level_ : level_small_, mask, dark_ink ? cv::CMP_LT : cv::CMP_GT);
+  const bool reduced = pass.level_small.size() != gray_.size();
+  if (reduced) cv::resize(pass.level_small, pass.level, gray_.size(), 0, 0, cv::INTER_LINEAR);
+  cv::compare(gray_, reduced ? pass.level : pass.level_small, mask,
+              dark_ink ? cv::CMP_LT : cv::CMP_GT);
 }
 
-bool Segmenter::stands_on_paper(const cv::Mat& mask, const cv::Rect& box, int label,
+bool Segmenter::stands_on_paper(const Pass& pass, const cv::Rect& box, int label,
                                 bool dark_ink) const {
+  const cv::Mat& mask = pass.mask;
   double ink_sum = 0;
   int area = 0;
   for (int y = box.y; y < box.y + box.height; ++y) {
     const std::uint8_t* m = mask.ptr<std::uint8_t>(y);
     const std::uint8_t* g = gray_.ptr<std::uint8_t>(y);
-    const int* l = labels_.ptr<int>(y / 2);
+    const int* l = pass.labels.ptr<int>(y / 2);
     for (int x = box.x; x < box.x + box.width; ++x) {
       if (m[x] == 0 || l[x / 2] != label) continue;
       ink_sum += g[x];
@@ -309,8 +313,8 @@ bool Segmenter::on_even_paper(const cv::Rect& box, double ink_mean, bool dark_in
 // Two looks past each end: the row just past it (the object carries on as strongly), and the
 // stroke's axis followed further (it carries on faintly, as vtest.avi's lamp post does above
 // and below its darker stretch; a written 1 has even paper there).
-bool Segmenter::strokes_end_on_paper(const cv::Rect& box, const cv::Mat& ink, double ink_mean,
-                                     double stroke) {
+bool Segmenter::strokes_end_on_paper(Pass& pass, const cv::Rect& box, const cv::Mat& ink,
+                                     double ink_mean, double stroke) const {
   if (box.width >= upright_aspect * box.height) return true;
   const Surround paper = ring_levels(gray_, box, static_cast<int>(surround_share * box.height));
   const double half_contrast = std::abs(paper.median - ink_mean) / 2.0;
@@ -335,8 +339,8 @@ bool Segmenter::strokes_end_on_paper(const cv::Rect& box, const cv::Mat& ink, do
   // one): a narrow ridge along the stroke's axis past either end.
   const double contrast = std::abs(paper.median - ink_mean);
   const StrokeAxis axis = stroke_axis(box, ink, stroke);
-  return std::max(faint_continuation(box, axis, gap, -1), faint_continuation(box, axis, gap, +1)) <=
-         continuation_share * contrast;
+  return std::max(faint_continuation(pass, box, axis, gap, -1),
+                  faint_continuation(pass, box, axis, gap, +1)) <= continuation_share * contrast;
 }
 
 Segmenter::StrokeAxis Segmenter::stroke_axis(const cv::Rect& box, const cv::Mat& ink,
@@ -367,8 +371,8 @@ Segmenter::StrokeAxis Segmenter::stroke_axis(const cv::Rect& box, const cv::Mat&
   return axis;
 }
 
-double Segmenter::faint_continuation(const cv::Rect& box, const StrokeAxis& axis, int gap,
-                                     int direction) {
+double Segmenter::faint_continuation(Pass& pass, const cv::Rect& box, const StrokeAxis& axis,
+                                     int gap, int direction) const {
   const StrokeAxis::End& end = direction < 0 ? axis.top : axis.bottom;
   const double end_y = direction < 0 ? axis.top_y : axis.bottom_y;
   const double lean = axis.lean;
@@ -380,7 +384,7 @@ double Segmenter::faint_continuation(const cv::Rect& box, const StrokeAxis& axis
   const int length = std::max(continuation_min_rows,
                               static_cast<int>(std::lround(continuation_length * box.height)));
   const int start = direction < 0 ? box.y - 1 - gap : box.y + box.height + gap;
-  ridges_.clear();
+  pass.ridges.clear();
   for (int i = 0; i < length; ++i) {
     const int y = start + direction * i;
     if (y < 0 || y >= gray_.rows) break;
@@ -398,40 +402,41 @@ double Segmenter::faint_continuation(const cv::Rect& box, const StrokeAxis& axis
     const double to_left = centre - left_side / flank, to_right = centre - right_side / flank;
     // A ridge stands out from both sides the same way; an edge (of a thumb, a shadow, the card)
     // beside the axis differs on one side only.
-    ridges_.push_back(to_left * to_right > 0 ? std::min(std::abs(to_left), std::abs(to_right))
-                                             : 0.0);
+    pass.ridges.push_back(to_left * to_right > 0 ? std::min(std::abs(to_left), std::abs(to_right))
+                                                 : 0.0);
   }
-  if (static_cast<int>(ridges_.size()) < continuation_min_rows) return 0.0;  // the frame's edge
-  auto middle = ridges_.begin() + static_cast<std::ptrdiff_t>(ridges_.size() / 2);
-  std::nth_element(ridges_.begin(), middle, ridges_.end());
+  if (static_cast<int>(pass.ridges.size()) < continuation_min_rows) return 0.0;  // the frame's edge
+  auto middle = pass.ridges.begin() + static_cast<std::ptrdiff_t>(pass.ridges.size() / 2);
+  std::nth_element(pass.ridges.begin(), middle, pass.ridges.end());
   return *middle;
 }
 
-int Segmenter::label_ink(const cv::Mat& mask) {
+int Segmenter::label_ink(Pass& pass) const {
+  const cv::Mat& mask = pass.mask;
   // Components of the ink itself (8-connected), so the holes of 0, 6, 8 and 9 are background and
   // never become components of their own. Labelling runs on the mask pooled 2x2 (any ink ->
   // ink): a quarter of the pixels, and a one-pixel break in a faint stroke is bridged. The ink
   // masks handed out are cut from the full-resolution mask.
-  pooled_.create((mask.rows + 1) / 2, (mask.cols + 1) / 2, CV_8UC1);
-  for (int y = 0; y < pooled_.rows; ++y) {
+  pass.pooled.create((mask.rows + 1) / 2, (mask.cols + 1) / 2, CV_8UC1);
+  for (int y = 0; y < pass.pooled.rows; ++y) {
     const std::uint8_t* top = mask.ptr<std::uint8_t>(2 * y);
     const std::uint8_t* bottom = mask.ptr<std::uint8_t>(std::min(2 * y + 1, mask.rows - 1));
-    std::uint8_t* p = pooled_.ptr<std::uint8_t>(y);
+    std::uint8_t* p = pass.pooled.ptr<std::uint8_t>(y);
     const int pairs = mask.cols / 2;
     for (int x = 0; x < pairs; ++x) {
       p[x] = top[2 * x] | top[2 * x + 1] | bottom[2 * x] | bottom[2 * x + 1];
     }
-    if (pairs < pooled_.cols) p[pairs] = top[2 * pairs] | bottom[2 * pairs];
+    if (pairs < pass.pooled.cols) p[pairs] = top[2 * pairs] | bottom[2 * pairs];
   }
   // connectedComponentsWithStats is several times slower than labelling plus this scan.
-  const int n = cv::connectedComponents(pooled_, labels_, 8, CV_32S);
-  bounds_.assign(static_cast<std::size_t>(n), {pooled_.cols, pooled_.rows, -1, -1});
-  for (int y = 0; y < labels_.rows; ++y) {
-    const int* l = labels_.ptr<int>(y);
-    const std::uint8_t* p = pooled_.ptr<std::uint8_t>(y);
-    for (int x = 0; x < labels_.cols; ++x) {
+  const int n = cv::connectedComponents(pass.pooled, pass.labels, 8, CV_32S);
+  pass.bounds.assign(static_cast<std::size_t>(n), {pass.pooled.cols, pass.pooled.rows, -1, -1});
+  for (int y = 0; y < pass.labels.rows; ++y) {
+    const int* l = pass.labels.ptr<int>(y);
+    const std::uint8_t* p = pass.pooled.ptr<std::uint8_t>(y);
+    for (int x = 0; x < pass.labels.cols; ++x) {
       if (p[x] == 0) continue;  // bytes, not labels, are read on the (mostly empty) paper
-      std::array<int, 4>& b = bounds_[static_cast<std::size_t>(l[x])];
+      std::array<int, 4>& b = pass.bounds[static_cast<std::size_t>(l[x])];
       b[0] = std::min(b[0], x);
       b[1] = std::min(b[1], y);
       b[2] = std::max(b[2], x);
@@ -442,37 +447,38 @@ int Segmenter::label_ink(const cv::Mat& mask) {
   return n;
 }
 
-bool Segmenter::erase_ruled_lines(cv::Mat& mask, double min_height) {
+bool Segmenter::erase_ruled_lines(Pass& pass, double min_height) const {
+  cv::Mat& mask = pass.mask;
   // Pooled px. A "flat" pixel lies in a vertical run of ink at most `thin` tall; flat pixels
   // chained (8-connected) over more than `line_length` are a ruled line, not a digit's bar.
   const int thin = std::max(2, static_cast<int>(std::lround(line_thin_share * min_height / 2)));
   const double line_length = line_min_length * min_height / 2;
   // Vertical runs found row by row (one open run per column), so memory is read in order.
-  flat_ink_.create(pooled_.size(), CV_8UC1);
-  flat_ink_ = 0;
-  run_top_.assign(static_cast<std::size_t>(pooled_.cols), -1);
-  for (int y = 0; y <= pooled_.rows; ++y) {
-    const std::uint8_t* p = y < pooled_.rows ? pooled_.ptr<std::uint8_t>(y) : nullptr;
-    for (int x = 0; x < pooled_.cols; ++x) {
-      int& top = run_top_[static_cast<std::size_t>(x)];
+  pass.flat_ink.create(pass.pooled.size(), CV_8UC1);
+  pass.flat_ink = 0;
+  pass.run_top.assign(static_cast<std::size_t>(pass.pooled.cols), -1);
+  for (int y = 0; y <= pass.pooled.rows; ++y) {
+    const std::uint8_t* p = y < pass.pooled.rows ? pass.pooled.ptr<std::uint8_t>(y) : nullptr;
+    for (int x = 0; x < pass.pooled.cols; ++x) {
+      int& top = pass.run_top[static_cast<std::size_t>(x)];
       const bool ink = p != nullptr && p[x] != 0;
       if (ink && top < 0) top = y;
       if (ink || top < 0) continue;
       if (y - top <= thin) {
-        for (int r = top; r < y; ++r) flat_ink_.at<std::uint8_t>(r, x) = 255;
+        for (int r = top; r < y; ++r) pass.flat_ink.at<std::uint8_t>(r, x) = 255;
       }
       top = -1;
     }
   }
-  const int chains = cv::connectedComponentsWithStats(flat_ink_, flat_labels_, flat_stats_,
-                                                      flat_centroids_, 8, CV_32S);
+  const int chains = cv::connectedComponentsWithStats(
+      pass.flat_ink, pass.flat_labels, pass.flat_stats, pass.flat_centroids, 8, CV_32S);
   bool erased = false;
   for (int chain = 1; chain < chains; ++chain) {
-    if (flat_stats_.at<int>(chain, cv::CC_STAT_WIDTH) <= line_length) continue;
-    const cv::Rect c(flat_stats_.at<int>(chain, cv::CC_STAT_LEFT),
-                     flat_stats_.at<int>(chain, cv::CC_STAT_TOP),
-                     flat_stats_.at<int>(chain, cv::CC_STAT_WIDTH),
-                     flat_stats_.at<int>(chain, cv::CC_STAT_HEIGHT));
+    if (pass.flat_stats.at<int>(chain, cv::CC_STAT_WIDTH) <= line_length) continue;
+    const cv::Rect c(pass.flat_stats.at<int>(chain, cv::CC_STAT_LEFT),
+                     pass.flat_stats.at<int>(chain, cv::CC_STAT_TOP),
+                     pass.flat_stats.at<int>(chain, cv::CC_STAT_WIDTH),
+                     pass.flat_stats.at<int>(chain, cv::CC_STAT_HEIGHT));
     // The line through the chain (least squares, y on x), followed across the whole ink
     // component the chain belongs to. Its short flat stretches between the strokes of digits
     // written across it lie on the same line and go with it; the strokes cross it in tall runs
@@ -480,10 +486,10 @@ bool Segmenter::erase_ruled_lines(cv::Mat& mask, double min_height) {
     double n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
     int component = 0;
     for (int y = c.y; y < c.y + c.height; ++y) {
-      const int* f = flat_labels_.ptr<int>(y);
+      const int* f = pass.flat_labels.ptr<int>(y);
       for (int x = c.x; x < c.x + c.width; ++x) {
         if (f[x] != chain) continue;
-        component = labels_.at<int>(y, x);
+        component = pass.labels.at<int>(y, x);
         n += 1;
         sx += x;
         sy += y;
@@ -495,13 +501,13 @@ bool Segmenter::erase_ruled_lines(cv::Mat& mask, double min_height) {
     if (component <= 0 || denominator <= 0) continue;
     const double slope = (n * sxy - sx * sy) / denominator;
     const double offset = (sy - slope * sx) / n;
-    const std::array<int, 4>& b = bounds_[static_cast<std::size_t>(component)];
+    const std::array<int, 4>& b = pass.bounds[static_cast<std::size_t>(component)];
     for (int x = b[0]; x <= b[2]; ++x) {
       const double centre = offset + slope * x;
       const int y0 = std::max(b[1], static_cast<int>(std::floor(centre - thin)));
       const int y1 = std::min(b[3], static_cast<int>(std::ceil(centre + thin)));
       for (int y = y0; y <= y1; ++y) {
-        if (flat_ink_.at<std::uint8_t>(y, x) == 0) continue;
+        if (pass.flat_ink.at<std::uint8_t>(y, x) == 0) continue;
         const int fy = 2 * y, fx = 2 * x;
         for (int dy = 0; dy < 2 && fy + dy < mask.rows; ++dy) {
           std::uint8_t* m = mask.ptr<std::uint8_t>(fy + dy);
@@ -514,7 +520,9 @@ bool Segmenter::erase_ruled_lines(cv::Mat& mask, double min_height) {
   return erased;
 }
 
-void Segmenter::analyse(cv::Mat& mask, bool dark_ink, int short_side, std::vector<Candidate>& out) {
+void Segmenter::analyse(Pass& pass, bool dark_ink, int short_side) const {
+  cv::Mat& mask = pass.mask;
+  std::vector<Candidate>& out = pass.found;
   const SegmenterOptions& o = options_;
   const double min_height = o.min_height_fraction * short_side;
   const double max_height = o.max_height_fraction * short_side;
@@ -522,20 +530,21 @@ void Segmenter::analyse(cv::Mat& mask, bool dark_ink, int short_side, std::vecto
   const double speck = speck_share * min_height;
   out.clear();
 
-  int n = label_ink(mask);
+  int n = label_ink(pass);
   // Ruled lines (and straight paper edges) that digits are written across join those digits into
   // one component: the long flat runs of ink are erased and the ink labelled again.
-  if (o.erase_ruled_lines && erase_ruled_lines(mask, min_height)) n = label_ink(mask);
+  if (o.erase_ruled_lines && erase_ruled_lines(pass, min_height)) n = label_ink(pass);
 
-  groups_.clear();
-  next_label_.assign(static_cast<std::size_t>(n), -1);
-  label_group_.assign(static_cast<std::size_t>(n), -1);
+  pass.groups.clear();
+  pass.next_label.assign(static_cast<std::size_t>(n), -1);
+  pass.label_group.assign(static_cast<std::size_t>(n), -1);
   const cv::Rect frame_rect(0, 0, mask.cols, mask.rows);
   for (int label = 1; label < n; ++label) {
-    const std::array<int, 4>& b = bounds_[static_cast<std::size_t>(label)];
+    const std::array<int, 4>& b = pass.bounds[static_cast<std::size_t>(label)];
     // A digit cut by the frame's edge cannot be read, and a piece of clutter running off the
     // frame must not swallow a digit when merging.
-    if (b[0] == 0 || b[1] == 0 || b[2] == pooled_.cols - 1 || b[3] == pooled_.rows - 1) continue;
+    if (b[0] == 0 || b[1] == 0 || b[2] == pass.pooled.cols - 1 || b[3] == pass.pooled.rows - 1)
+      continue;
     const cv::Rect box =
         cv::Rect(2 * b[0], 2 * b[1], 2 * (b[2] - b[0] + 1), 2 * (b[3] - b[1] + 1)) & frame_rect;
     if (box.width < speck && box.height < speck) continue;
@@ -543,42 +552,42 @@ void Segmenter::analyse(cv::Mat& mask, bool dark_ink, int short_side, std::vecto
     // A piece as tall as a digit is judged before merging, so clutter (a thumb, a person, a
     // textured patch) cannot swallow the digit strokes next to it and take them down with it.
     // Smaller pieces (a 5's bar, half of a 4) are judged with the digit they join.
-    if (box.height >= min_height && !stands_on_paper(mask, box, label, dark_ink)) continue;
-    groups_.push_back({box, label, label});
+    if (box.height >= min_height && !stands_on_paper(pass, box, label, dark_ink)) continue;
+    pass.groups.push_back({box, label, label});
   }
 
   // Broken strokes of one digit become one group. Boxes grow as groups merge, so repeat until
   // nothing changes; the groups are few after the speck and size filters.
   for (bool merged = true; merged;) {
     merged = false;
-    for (std::size_t i = 0; i < groups_.size(); ++i) {
-      for (std::size_t j = i + 1; j < groups_.size();) {
-        Group& a = groups_[i];
-        const Group& b = groups_[j];
+    for (std::size_t i = 0; i < pass.groups.size(); ++i) {
+      for (std::size_t j = i + 1; j < pass.groups.size();) {
+        Group& a = pass.groups[i];
+        const Group& b = pass.groups[j];
         if (!same_digit(a.box, b.box, o, max_height)) {
           ++j;
           continue;
         }
         a.box |= b.box;
-        next_label_[static_cast<std::size_t>(a.last)] = b.first;
+        pass.next_label[static_cast<std::size_t>(a.last)] = b.first;
         a.last = b.last;
-        groups_[j] = groups_.back();
-        groups_.pop_back();
+        pass.groups[j] = pass.groups.back();
+        pass.groups.pop_back();
         merged = true;
       }
     }
   }
-  for (std::size_t gi = 0; gi < groups_.size(); ++gi) {
-    for (int label = groups_[gi].first; label >= 0;
-         label = next_label_[static_cast<std::size_t>(label)]) {
-      label_group_[static_cast<std::size_t>(label)] = static_cast<int>(gi);
+  for (std::size_t gi = 0; gi < pass.groups.size(); ++gi) {
+    for (int label = pass.groups[gi].first; label >= 0;
+         label = pass.next_label[static_cast<std::size_t>(label)]) {
+      pass.label_group[static_cast<std::size_t>(label)] = static_cast<int>(gi);
     }
   }
 
-  ink_frame_.create(mask.size(), CV_8UC1);
-  for (std::size_t gi = 0; gi < groups_.size(); ++gi) {
+  pass.ink_frame.create(mask.size(), CV_8UC1);
+  for (std::size_t gi = 0; gi < pass.groups.size(); ++gi) {
     // The pooled box is at most a pixel larger than the ink on each side.
-    const cv::Rect& coarse = groups_[gi].box;
+    const cv::Rect& coarse = pass.groups[gi].box;
     if (coarse.height < min_height || coarse.height - 2 > max_height ||
         coarse.width - 2 > o.max_aspect * coarse.height ||
         coarse.width < o.min_aspect * (coarse.height - 2)) {
@@ -591,10 +600,11 @@ void Segmenter::analyse(cv::Mat& mask, bool dark_ink, int short_side, std::vecto
     for (int y = coarse.y; y < coarse.y + coarse.height; ++y) {
       const std::uint8_t* m = mask.ptr<std::uint8_t>(y);
       const std::uint8_t* g = gray_.ptr<std::uint8_t>(y);
-      const int* l = labels_.ptr<int>(y / 2);
-      std::uint8_t* ink = ink_frame_.ptr<std::uint8_t>(y);
+      const int* l = pass.labels.ptr<int>(y / 2);
+      std::uint8_t* ink = pass.ink_frame.ptr<std::uint8_t>(y);
       for (int x = coarse.x; x < coarse.x + coarse.width; ++x) {
-        const bool mine = m[x] != 0 && label_group_[static_cast<std::size_t>(l[x / 2])] == index;
+        const bool mine =
+            m[x] != 0 && pass.label_group[static_cast<std::size_t>(l[x / 2])] == index;
         ink[x] = mine ? 255 : 0;
         if (!mine) continue;
         ++area;
@@ -613,7 +623,7 @@ void Segmenter::analyse(cv::Mat& mask, bool dark_ink, int short_side, std::vecto
         aspect > o.max_aspect || fill < o.min_fill || fill > o.max_fill) {
       continue;
     }
-    const cv::Mat ink = ink_frame_(box);
+    const cv::Mat ink = pass.ink_frame(box);
     // Boundary pixels (ink with a 4-neighbour outside the ink or the box) measure the outline,
     // holes included, for the stroke width 2 * area / outline.
     int outline = 0;
@@ -635,7 +645,7 @@ void Segmenter::analyse(cv::Mat& mask, bool dark_ink, int short_side, std::vecto
     // one ring histogram and rejects a few more false digits (vtest.avi: 765 against 769).
     if (stroke > o.max_stroke_fraction * box.height ||
         !on_even_paper(box, ink_sum / area, dark_ink) ||
-        (o.check_stroke_ends && !strokes_end_on_paper(box, ink, ink_sum / area, stroke))) {
+        (o.check_stroke_ends && !strokes_end_on_paper(pass, box, ink, ink_sum / area, stroke))) {
       continue;
     }
     out.push_back({box, gray_(box).clone(), ink.clone()});
@@ -677,25 +687,27 @@ Segmentation Segmenter::segment(const cv::Mat& frame) {
     step_kernel_ = cv::getStructuringElement(cv::MORPH_RECT, {step_window, step_window});
   }
 
-  detach_if_shared(mask_);
-  detach_if_shared(light_mask_);
+  // The two polarities' passes share only the read-only frame images, so they run side by side.
   const Polarity wanted = options_.polarity;
-  if (wanted != Polarity::light_on_dark) {
-    threshold(true, mask_);
-    analyse(mask_, true, short_side, dark_);
-  }
-  if (wanted != Polarity::dark_on_light) {
-    threshold(false, light_mask_);
-    analyse(light_mask_, false, short_side, light_);
-  }
+  const bool look[2] = {wanted != Polarity::light_on_dark, wanted != Polarity::dark_on_light};
+  engine::parallel_for(2, 1, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t i = begin; i < end; ++i) {
+      Pass& pass = i == 0 ? dark_ : light_;
+      pass.found.clear();
+      if (!look[i]) continue;
+      detach_if_shared(pass.mask);
+      threshold(i == 0, pass);
+      analyse(pass, i == 0, short_side);
+    }
+  });
 
   Polarity chosen = wanted;
   if (wanted == Polarity::automatic) {
     // The ink's polarity frames digits. What the other polarity finds on the same card is the
     // paper in their holes and bays: mostly rejected already (it is no darker or lighter than
     // the paper around it), and what is left lies inside the digits' boxes.
-    const int dark_score = free_standing(dark_, light_);
-    const int light_score = free_standing(light_, dark_);
+    const int dark_score = free_standing(dark_.found, light_.found);
+    const int light_score = free_standing(light_.found, dark_.found);
     if (dark_score != light_score) {
       chosen = dark_score > light_score ? Polarity::dark_on_light : Polarity::light_on_dark;
     } else {
@@ -705,10 +717,11 @@ Segmentation Segmenter::segment(const cv::Mat& frame) {
   }
   const bool dark = chosen == Polarity::dark_on_light;
   result.polarity = chosen;
-  result.candidates = std::move(dark ? dark_ : light_);
-  result.mask = dark ? mask_ : light_mask_;
-  dark_.clear();
-  light_.clear();
+  Pass& chosen_pass = dark ? dark_ : light_;
+  result.candidates = std::move(chosen_pass.found);
+  result.mask = chosen_pass.mask;
+  dark_.found.clear();
+  light_.found.clear();
   gray_.release();  // do not keep the caller's frame alive
   return result;
 }

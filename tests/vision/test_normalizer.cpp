@@ -248,3 +248,24 @@ TEST_CASE("normalizer: a real MNIST digit made to look like a camera crop comes 
   }
   CHECK(checked == 30);
 }
+
+TEST_CASE("morph_disc: equals cv::dilate and cv::erode with the elliptical disc, bit for bit") {
+  cv::RNG rng(7);
+  for (const cv::Size size : {cv::Size(224, 224), cv::Size(37, 61), cv::Size(5, 3)}) {
+    cv::Mat image(size, CV_32FC1);
+    rng.fill(image, cv::RNG::UNIFORM, 0.0, 1.0);
+    for (const int radius : {1, 2, 3, 5, 8, 13, 16, 32}) {
+      CAPTURE(size);
+      CAPTURE(radius);
+      const cv::Mat disc =
+          cv::getStructuringElement(cv::MORPH_ELLIPSE, cv::Size(2 * radius + 1, 2 * radius + 1));
+      cv::Mat dilated, eroded;
+      cv::dilate(image, dilated, disc);
+      cv::erode(image, eroded, disc);
+      CHECK(cv::norm(morph_disc(image, radius), dilated, cv::NORM_INF) == 0.0);
+      CHECK(cv::norm(morph_disc(image, -radius), eroded, cv::NORM_INF) == 0.0);
+    }
+  }
+  const cv::Mat image(4, 4, CV_32FC1, cv::Scalar(0.25));
+  CHECK(cv::norm(morph_disc(image, 0), image, cv::NORM_INF) == 0.0);
+}

@@ -55,6 +55,11 @@ std::optional<cv::Mat> normalize_digit(const cv::Mat& gray, const NormalizeOptio
 bool normalize_into(const cv::Mat& gray, const NormalizeOptions& options, float* dst,
                     const cv::Mat& ink_mask = cv::Mat());
 
+// Grey-level dilation (radius > 0) or erosion (radius < 0) of a CV_32FC1 image with OpenCV's
+// elliptical disc of the given radius; equal, bit for bit, to cv::dilate / cv::erode with that
+// structuring element, but O(radius) per pixel instead of O(radius^2).
+cv::Mat morph_disc(const cv::Mat& ink, int radius);
+
 // Mean stroke width in pixels of a white-on-black image in 0..1 (CV_32F): ink mass divided by
 // half the length of the outline of its > 0.5 part. 0 when there is no such part.
 double estimate_stroke_width(const cv::Mat& ink);

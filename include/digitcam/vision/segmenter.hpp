@@ -104,17 +104,36 @@ class Segmenter {
     int last = -1;   //   next_label_, so merging allocates nothing
   };
 
+  // One polarity's working state: its threshold mask, the images and lists its analysis reuses
+  // across frames, and the candidates it found. The dark and light passes each own one, so they
+  // can run at the same time; everything else they read (the grey frame, its reduced copy, the
+  // kernels and tables) is written only before they start.
+  struct Pass {
+    cv::Mat mask;                              // ink of this polarity, frame-sized
+    cv::Mat closed, flat, level_small, level;  // threshold's background estimate
+    cv::Mat step_high, step_low;               // ... and where the background jumps
+    cv::Mat pooled, labels;                    // the mask at half resolution, labelled
+    cv::Mat flat_ink, flat_labels, flat_stats, flat_centroids;  // erase_ruled_lines' images
+    cv::Mat ink_frame;  // scratch for the ink masks of candidates, frame-sized
+    std::vector<Group> groups;
+    std::vector<int> next_label, label_group;
+    std::vector<std::array<int, 4>> bounds;
+    std::vector<int> run_top;    // erase_ruled_lines: per column, the top row of the open ink run
+    std::vector<double> ridges;  // faint_continuation's per-row ridge heights
+    std::vector<Candidate> found;
+  };
+
   // Threshold mask of ink of one polarity: the background (closing for dark ink, opening for
   // light) estimated at reduced resolution, minus (plus) the contrast margin, brought back up.
-  void threshold(bool dark_ink, cv::Mat& mask);
+  void threshold(bool dark_ink, Pass& pass) const;
   // Whether ink of mean grey ink_mean in box differs enough from the paper in a ring around the
   // box, and that paper is even compared with the contrast (relative_contrast,
   // max_paper_variation). stands_on_paper measures ink_mean over one component's pixels.
   bool on_even_paper(const cv::Rect& box, double ink_mean, bool dark_ink) const;
   // Whether an upright stroke (ink: its mask at box; stroke: its mean width) ends on paper at
   // both ends; true for every wider candidate.
-  bool strokes_end_on_paper(const cv::Rect& box, const cv::Mat& ink, double ink_mean,
-                            double stroke);
+  bool strokes_end_on_paper(Pass& pass, const cv::Rect& box, const cv::Mat& ink, double ink_mean,
+                            double stroke) const;
   // An upright stroke's axis: where it ends (centre x and ink width at each end, in frame
   // pixels), the rows of those ends and the lean (x per row) between them.
   struct StrokeAxis {
@@ -128,32 +147,24 @@ class Segmenter {
   // Median height (grey levels) of a ridge along the stroke's axis past its top (direction -1)
   // or bottom (+1) end, starting gap px out: how strongly something as narrow as the stroke
   // carries on there. 0 when the frame's edge comes first.
-  double faint_continuation(const cv::Rect& box, const StrokeAxis& axis, int gap, int direction);
-  // Pools mask 2x2 into pooled_, labels it into labels_ and fills bounds_; returns the count of
-  // labels (the background included).
-  int label_ink(const cv::Mat& mask);
-  // Erases from mask the ruled lines among the labelled components; true when it erased any.
-  bool erase_ruled_lines(cv::Mat& mask, double min_height);
-  bool stands_on_paper(const cv::Mat& mask, const cv::Rect& box, int label, bool dark_ink) const;
-  // Components of `mask` (ink darker than the paper when dark_ink) -> filtered, merged, sorted
-  // candidates. short_side: the frame's.
-  void analyse(cv::Mat& mask, bool dark_ink, int short_side, std::vector<Candidate>& out);
+  double faint_continuation(Pass& pass, const cv::Rect& box, const StrokeAxis& axis, int gap,
+                            int direction) const;
+  // Pools pass.mask 2x2 into pass.pooled, labels it into pass.labels and fills pass.bounds; returns
+  // the count of labels (the background included).
+  int label_ink(Pass& pass) const;
+  // Erases from pass.mask the ruled lines among the labelled components; true when it erased any.
+  bool erase_ruled_lines(Pass& pass, double min_height) const;
+  bool stands_on_paper(const Pass& pass, const cv::Rect& box, int label, bool dark_ink) const;
+  // Components of pass.mask (ink darker than the paper when dark_ink) -> filtered, merged, sorted
+  // candidates in pass.found. short_side: the frame's.
+  void analyse(Pass& pass, bool dark_ink, int short_side) const;
 
   SegmenterOptions options_;
-  cv::Mat gray_, flat_, mask_, labels_;  // working images reused across frames
-  cv::Mat flat_ink_, flat_labels_, flat_stats_, flat_centroids_;  // erase_ruled_lines' images
-  cv::Mat pooled_;     // the mask at half resolution, labelled into labels_
-  cv::Mat ink_frame_;  // scratch for the ink masks of candidates, frame-sized
+  cv::Mat gray_;       // the frame in grey (a header on the caller's frame when it was grey)
   cv::Mat converted_;  // the grey frame when the frame had colour
-  cv::Mat small_, closed_, level_small_, level_, light_mask_, kernel_;
-  cv::Mat step_high_, step_low_, step_kernel_;
+  cv::Mat small_, kernel_, step_kernel_;      // the reduced frame and the background kernels
   cv::Mat dark_level_lut_, light_level_lut_;  // background grey -> ink threshold, per polarity
-  std::vector<Group> groups_;
-  std::vector<int> next_label_, label_group_;
-  std::vector<std::array<int, 4>> bounds_;
-  std::vector<int> run_top_;    // erase_ruled_lines: per column, the top row of the open ink run
-  std::vector<double> ridges_;  // faint_continuation's per-row ridge heights
-  std::vector<Candidate> dark_, light_;
+  Pass dark_, light_;
 };
 
 }  // namespace digitcam::vision
