@@ -338,8 +338,59 @@ int run_recognizer(const RunOptions& o) {
   Frame frame;
   cv::Mat canvas;
   std::int64_t processed = 0;
+  // Every processed frame's result to the sinks, in frame order. The annotated picture is drawn
+  // into canvas when a window or --output wants it.
+  const auto deliver = [&](const Frame& f, const FrameResult& result) {
+    const bool photo = !f.name.empty();
+    ++processed;
+    summary.add(result);
+    if (!truth.empty()) {
+      const auto t = truth.find(photo ? 0 : result.frame);
+      score.add(result, t != truth.end() ? t->second : TruthFrame{result.frame, {}, {}});
+    }
+    if (json) json->write(result);
+    if (csv) csv->write(result);
+    if (photo && o.json != "-") std::cout << photo_line(result) << '\n' << std::flush;
+    if (!photo && print_changes) {
+      const std::string read = numbers_line(result);
+      if (read != last_printed) std::cout << time_label(result) << read << '\n' << std::flush;
+      last_printed = read;
+    }
+    if (window || !o.output.empty()) {
+      canvas = annotated(f.image, result, photo);
+      // What a photo was read as, in the HUD's larger type: a digit filling the picture has its
+      // label squeezed into a corner.
+      if (photo) vision::draw_hud(canvas, photo_line(result));
+      if (!o.output.empty()) {
+        if (!video)
+          video.emplace(o.output, source->fps() > 0 ? source->fps() : 25.0, canvas.size());
+        video->write(canvas);
+      }
+    }
+  };
+  const auto wanted_more = [&] {
+    return stop_requested == 0 && (o.max_frames <= 0 || processed < o.max_frames);
+  };
+
+  const bool in_order = !window && !source->live() && !o.realtime;
+  if (in_order) {
+    // Files without a window: throughput is what counts, so several frames are analysed at once
+    // (one per thread), each on its own classifier, and come out in order.
+    std::int64_t entered = 0;
+    pipeline.process_in_order(
+        [&](Frame& f) {
+          if (stop_requested != 0 || (o.max_frames > 0 && entered >= o.max_frames)) return false;
+          if (!next_frame(f)) return false;
+          ++entered;
+          return true;
+        },
+        deliver,
+        [&] { return vision::make_classifier(vision::parse_engine_kind(o.engine), model); },
+        budget.threads());
+  }
+
   if (window) cv::namedWindow(window_title, cv::WINDOW_AUTOSIZE | cv::WINDOW_GUI_NORMAL);
-  while (!quit && stop_requested == 0 && (o.max_frames <= 0 || processed < o.max_frames)) {
+  while (!in_order && !quit && wanted_more()) {
     if (!paused) {
       if (!next_frame(frame)) break;
       // Live frames age from their capture; file frames from the moment processing starts, so a
@@ -351,45 +402,20 @@ int run_recognizer(const RunOptions& o) {
                                  : pipeline.process(frame.image, frame.index, frame.time_ms);
       result.name = frame.name;
       result.latency_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-      ++processed;
-      summary.add(result);
-      if (!truth.empty()) {
-        const auto t = truth.find(photo ? 0 : result.frame);
-        score.add(result, t != truth.end() ? t->second : TruthFrame{result.frame, {}, {}});
-      }
-      if (json) json->write(result);
-      if (csv) csv->write(result);
-      if (photo && o.json != "-") std::cout << photo_line(result) << '\n' << std::flush;
-      if (!photo && print_changes) {
-        const std::string read = numbers_line(result);
-        if (read != last_printed) std::cout << time_label(result) << read << '\n' << std::flush;
-        last_printed = read;
-      }
-
-      if (window || !o.output.empty()) {
-        canvas = annotated(frame.image, result, photo);
-        // What a photo was read as, in the HUD's larger type: a digit filling the picture has its
-        // label squeezed into a corner.
-        if (photo) vision::draw_hud(canvas, photo_line(result));
-        if (!o.output.empty()) {
-          if (!video)
-            video.emplace(o.output, source->fps() > 0 ? source->fps() : 25.0, canvas.size());
-          video->write(canvas);
-        }
-        if (window && photo) {
-          // A photo stays on screen until a key: any key shows the next one, q quits.
-          vision::draw_hud(canvas, photo_line(result) + "  (any key: next, q: quit)");
-          paused = holding_photo = true;
-        } else if (window) {
-          char hud[160];
-          std::snprintf(hud, sizeof hud, "%.1f fps  %.1f ms  reject < %.2f  (q d s + - space)",
-                        summary.fps(), result.latency_ms,
-                        pipeline.settings().decision.reject_threshold);
-          vision::draw_hud(canvas, hud);
-          if (debug) {
-            vision::draw_debug_view(canvas, pipeline.segmentation().mask, pipeline.crops(),
-                                    labels_of_crops(pipeline));
-          }
+      deliver(frame, result);
+      if (window && photo) {
+        // A photo stays on screen until a key: any key shows the next one, q quits.
+        vision::draw_hud(canvas, photo_line(result) + "  (any key: next, q: quit)");
+        paused = holding_photo = true;
+      } else if (window) {
+        char hud[160];
+        std::snprintf(hud, sizeof hud, "%.1f fps  %.1f ms  reject < %.2f  (q d s + - space)",
+                      summary.fps(), result.latency_ms,
+                      pipeline.settings().decision.reject_threshold);
+        vision::draw_hud(canvas, hud);
+        if (debug) {
+          vision::draw_debug_view(canvas, pipeline.segmentation().mask, pipeline.crops(),
+                                  labels_of_crops(pipeline));
         }
       }
     }
