@@ -1,7 +1,5 @@
 #include "digitcam/app/pipeline.hpp"
 
-#include <tbb/parallel_pipeline.h>
-
 #include <chrono>
 
 #include "digitcam/engine/parallel.hpp"
@@ -88,82 +86,50 @@ FrameResult Pipeline::process_photo(const cv::Mat& image, std::int64_t index) {
 void Pipeline::process_in_order(const std::function<bool(Frame&)>& next,
                                 const std::function<void(const Frame&, FrameResult&&)>& deliver,
                                 const ClassifierFactory& make_classifier, int in_flight) {
-  // One slot per frame in flight. At most in_flight frames are in the pipeline and they leave it
-  // in order, so when frame i + in_flight enters, frame i (the last user of slot i % in_flight)
-  // has left: slots are reused round robin without locks.
+  // Frames are taken in_flight at a time, analysed side by side (one analyser and classifier
+  // each), then finished and delivered in order on the calling thread, so the sinks and the
+  // tracker stay on one thread. Waiting for a group's slowest frame costs little: the frames of a
+  // video cost about the same, and the analysers' own parallel loops fill idle threads.
   struct Slot {
     std::unique_ptr<vision::Classifier> classifier;
     std::unique_ptr<FrameAnalyser> analyser;
     Frame frame;
-    bool whole = false;
+    bool whole = false;  // a photo read whole (see FrameAnalyser::analyse_photo)
     std::chrono::steady_clock::time_point started;
   };
-  in_flight = std::max(1, in_flight);
-  std::vector<Slot> slots(static_cast<std::size_t>(in_flight));
+  std::vector<Slot> slots(static_cast<std::size_t>(std::max(1, in_flight)));
   for (Slot& slot : slots) {
     slot.classifier = make_classifier();
     slot.analyser = std::make_unique<FrameAnalyser>(*slot.classifier, settings_);
   }
-  // ThreadSanitizer is told what TBB guarantees (engine::handoff_*): the serial stages run one
-  // token at a time in order, and a slot passes from stage to stage.
-  std::size_t entered = 0;
-  const char input_order = 0, output_order = 0;
-  const auto release_all = [&] {
-    engine::handoff_release(&input_order);
-    engine::handoff_release(&output_order);
-    for (const Slot& slot : slots) engine::handoff_release(&slot);
-  };
-  const auto acquire_all = [&] {
-    engine::handoff_acquire(&input_order);
-    engine::handoff_acquire(&output_order);
-    for (const Slot& slot : slots) engine::handoff_acquire(&slot);
-  };
-  release_all();
-  tbb::parallel_pipeline(
-      static_cast<std::size_t>(in_flight),
-      tbb::make_filter<void, Slot*>(tbb::filter_mode::serial_in_order,
-                                    [&](tbb::flow_control& control) -> Slot* {
-                                      engine::handoff_acquire(&input_order);
-                                      Slot& slot = slots[entered % slots.size()];
-                                      engine::handoff_acquire(&slot);
-                                      const bool more = next(slot.frame);
-                                      if (more) ++entered;
-                                      engine::handoff_release(&slot);
-                                      engine::handoff_release(&input_order);
-                                      if (!more) control.stop();
-                                      return more ? &slot : nullptr;
-                                    }) &
-          tbb::make_filter<Slot*, Slot*>(tbb::filter_mode::parallel,
-                                         [](Slot* slot) {
-                                           engine::handoff_acquire(slot);
-                                           const Frame& f = slot->frame;
-                                           slot->started = std::chrono::steady_clock::now();
-                                           slot->whole = false;
-                                           if (f.name.empty()) {
-                                             slot->analyser->analyse(f.image);
-                                           } else {
-                                             slot->whole = slot->analyser->analyse_photo(f.image);
-                                           }
-                                           engine::handoff_release(slot);
-                                           return slot;
-                                         }) &
-          tbb::make_filter<Slot*, void>(tbb::filter_mode::serial_in_order, [&](Slot* slot) {
-            engine::handoff_acquire(slot);
-            engine::handoff_acquire(&output_order);
-            const Frame& f = slot->frame;
-            const bool photo = !f.name.empty();
-            if (photo) tracker_.reset();  // separate pictures share no tracks
-            FrameResult result =
-                finish(*slot->analyser, f.index, photo ? 0.0 : f.time_ms, slot->whole);
-            result.name = f.name;
-            result.latency_ms = std::chrono::duration<double, std::milli>(
-                                    std::chrono::steady_clock::now() - slot->started)
-                                    .count();
-            deliver(f, std::move(result));
-            engine::handoff_release(&output_order);
-            engine::handoff_release(slot);
-          }));
-  acquire_all();
+  for (bool more = true; more;) {
+    std::size_t taken = 0;
+    while (taken < slots.size() && (more = next(slots[taken].frame))) ++taken;
+    engine::parallel_for(taken, 1, [&](std::size_t begin, std::size_t end) {
+      for (std::size_t i = begin; i < end; ++i) {
+        Slot& slot = slots[i];
+        slot.started = std::chrono::steady_clock::now();
+        slot.whole = false;
+        if (slot.frame.name.empty()) {
+          slot.analyser->analyse(slot.frame.image);
+        } else {
+          slot.whole = slot.analyser->analyse_photo(slot.frame.image);
+        }
+      }
+    });
+    for (std::size_t i = 0; i < taken; ++i) {
+      const Slot& slot = slots[i];
+      const Frame& f = slot.frame;
+      const bool photo = !f.name.empty();
+      if (photo) tracker_.reset();  // separate pictures share no tracks
+      FrameResult result = finish(*slot.analyser, f.index, photo ? 0.0 : f.time_ms, slot.whole);
+      result.name = f.name;
+      result.latency_ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - slot.started)
+              .count();
+      deliver(f, std::move(result));
+    }
+  }
 }
 
 }  // namespace digitcam::app

@@ -84,12 +84,4 @@ void parallel_for(std::size_t count, std::size_t grain, ChunkBody body) {
   tsan_acquire(&after);
 }
 
-void handoff_release(const void* token) {
-  tsan_release(const_cast<void*>(token));
-}
-
-void handoff_acquire(const void* token) {
-  tsan_acquire(const_cast<void*>(token));
-}
-
 }  // namespace digitcam::engine

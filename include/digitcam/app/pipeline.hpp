@@ -76,12 +76,13 @@ class Pipeline {
   // (a digit filling the picture, or touching its edges), the whole picture is read as one digit.
   FrameResult process_photo(const cv::Mat& image, std::int64_t index);
 
-  // The frames of a file, `in_flight` at a time: each frame is analysed on its own analyser
-  // (with a classifier from make_classifier) while the next ones are, then decided, tracked and
-  // read in frame order. next() hands over the next frame (false: no more); deliver() gets
-  // every frame with its result (name and latency, from the start of its analysis, filled in),
-  // in order, on one thread at a time. Named frames are photos (process_photo, tracks reset).
-  // An exception from next, deliver or a stage ends the run and is rethrown.
+  // The frames of a file, `in_flight` at a time: each frame of a group is analysed on its own
+  // analyser (with a classifier from make_classifier) side by side with the others, then they are
+  // decided, tracked and read in frame order. next() hands over the next frame (false: no more);
+  // deliver() gets every frame with its result (name and latency, from the start of its
+  // analysis, filled in), in order, on the calling thread. Named frames are photos
+  // (process_photo, tracks reset). An exception from next, deliver or a stage ends the run and
+  // reaches the caller.
   using ClassifierFactory = std::function<std::unique_ptr<vision::Classifier>()>;
   void process_in_order(const std::function<bool(Frame&)>& next,
                         const std::function<void(const Frame&, FrameResult&&)>& deliver,

@@ -51,14 +51,6 @@ class ChunkBody {
 void parallel_for(std::size_t count, std::size_t grain, ChunkBody body);
 
 // Number of chunks parallel_for cuts count into; chunk k starts at k*grain.
-// ThreadSanitizer cannot see TBB's synchronisation (parallel_for above states it for itself).
-// Code that hands data from one TBB task to another some other way (the stages of a
-// tbb::parallel_pipeline) states the order TBB guarantees with these: what a thread did before
-// handoff_release(token) happens before what another thread does after handoff_acquire(token).
-// No-ops outside ThreadSanitizer builds.
-void handoff_release(const void* token);
-void handoff_acquire(const void* token);
-
 inline std::size_t chunk_count(std::size_t count, std::size_t grain) {
   return grain == 0 ? 0 : (count + grain - 1) / grain;
 }
