@@ -330,17 +330,32 @@ DIGITCAM_AVX2 void micro_kernel_avx2(int kc, const float* a, const float* b, flo
   for (int i = 0; i < mr; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
   for (int i = 0; i < rows; ++i)
     _mm_prefetch(c + static_cast<std::ptrdiff_t>(i) * ldc, _MM_HINT_T0);
-  for (int p = 0; p < kc; ++p) {
-    const __m256 b0 = _mm256_load_ps(b);
-    const __m256 b1 = _mm256_load_ps(b + 8);
+  if (cols <= nr / 2) {
+    // A panel's last few columns (a 14x14 Winograd layer has 49 tiles: 3 full panels and 1
+    // column): the left half of the kernel is enough. Each column gets the same multiply-adds in
+    // the same order as in the full kernel, so the results are the same to the bit.
+    for (int p = 0; p < kc; ++p) {
+      const __m256 b0 = _mm256_load_ps(b);
 #pragma GCC unroll 6
-    for (int i = 0; i < mr; ++i) {
-      const __m256 ai = _mm256_broadcast_ss(a + i);
-      acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
-      acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
+      for (int i = 0; i < mr; ++i) {
+        acc[i][0] = _mm256_fmadd_ps(_mm256_broadcast_ss(a + i), b0, acc[i][0]);
+      }
+      a += mr;
+      b += nr;
     }
-    a += mr;
-    b += nr;
+  } else {
+    for (int p = 0; p < kc; ++p) {
+      const __m256 b0 = _mm256_load_ps(b);
+      const __m256 b1 = _mm256_load_ps(b + 8);
+#pragma GCC unroll 6
+      for (int i = 0; i < mr; ++i) {
+        const __m256 ai = _mm256_broadcast_ss(a + i);
+        acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
+        acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
+      }
+      a += mr;
+      b += nr;
+    }
   }
   const __m256 va = _mm256_set1_ps(alpha);
   const __m256 vb = _mm256_set1_ps(beta);

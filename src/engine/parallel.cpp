@@ -7,6 +7,7 @@
 #include <tbb/task_arena.h>
 
 #include <algorithm>
+#include <utility>
 
 // ThreadSanitizer cannot see TBB's synchronisation (libtbb is not built with it): without help it
 // reports a worker's reads of the caller's data as racing with what the caller does after
@@ -61,11 +62,15 @@ int available_threads() {
   return std::max(1, std::min(static_cast<int>(allowed), tbb::this_task_arena::max_concurrency()));
 }
 
+// Whether this thread is running a chunk of a parallel_for: per thread, since each TBB worker and
+// each caller is in its own place in the nesting.
+thread_local bool in_chunk = false;
+
 void parallel_for(std::size_t count, std::size_t grain, ChunkBody body) {
   if (count == 0) return;
   grain = std::max<std::size_t>(grain, 1);
   const std::size_t chunks = chunk_count(count, grain);
-  if (chunks == 1 || available_threads() == 1) {
+  if (chunks == 1 || in_chunk || available_threads() == 1) {
     for (std::size_t k = 0; k < chunks; ++k) body(k * grain, std::min(count, (k + 1) * grain));
     return;
   }
@@ -75,6 +80,12 @@ void parallel_for(std::size_t count, std::size_t grain, ChunkBody body) {
       tbb::blocked_range<std::size_t>(0, chunks, 1),
       [&](const tbb::blocked_range<std::size_t>& r) {
         tsan_acquire(&before);
+        // Restored, not cleared, even when the body throws: a worker waiting inside one chunk
+        // may run a chunk of another loop meanwhile.
+        struct ChunkScope {
+          bool was = std::exchange(in_chunk, true);
+          ~ChunkScope() { in_chunk = was; }
+        } scope;
         for (std::size_t k = r.begin(); k != r.end(); ++k) {
           body(k * grain, std::min(count, (k + 1) * grain));
         }

@@ -47,7 +47,10 @@ class ChunkBody {
 };
 
 // Calls body(begin, end) on chunks [i*grain, min((i+1)*grain, count)), possibly in parallel.
-// Runs inline when there is a single chunk, so small work pays no scheduling cost.
+// Runs inline when there is a single chunk, so small work pays no scheduling cost, and when called
+// from inside another parallel_for's chunk: the outer loop already has every thread busy (frames
+// side by side, each with its own loops), and splitting again only adds scheduling. Every caller
+// cuts its work the same way either way, so results do not depend on it.
 void parallel_for(std::size_t count, std::size_t grain, ChunkBody body);
 
 // Number of chunks parallel_for cuts count into; chunk k starts at k*grain.
