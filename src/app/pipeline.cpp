@@ -88,8 +88,9 @@ void Pipeline::process_in_order(const std::function<bool(Frame&)>& next,
                                 const ClassifierFactory& make_classifier, int in_flight) {
   // Frames are taken in_flight at a time, analysed side by side (one analyser and classifier
   // each), then finished and delivered in order on the calling thread, so the sinks and the
-  // tracker stay on one thread. Waiting for a group's slowest frame costs little: the frames of a
-  // video cost about the same, and the analysers' own parallel loops fill idle threads.
+  // tracker stay on one thread. Each frame's own loops run on its thread (engine::parallel_for
+  // does not split again inside a chunk); waiting for a group's slowest frame costs little, since
+  // the frames of a video cost about the same.
   struct Slot {
     std::unique_ptr<vision::Classifier> classifier;
     std::unique_ptr<FrameAnalyser> analyser;
