@@ -87,22 +87,26 @@ void Pipeline::process_in_order(const std::function<bool(Frame&)>& next,
                                 const std::function<void(const Frame&, FrameResult&&)>& deliver,
                                 const ClassifierFactory& make_classifier, int in_flight) {
   // Frames are taken in_flight at a time, analysed side by side (one analyser and classifier
-  // each), then finished and delivered in order on the calling thread, so the sinks and the
-  // tracker stay on one thread. Each frame's own loops run on its thread (engine::parallel_for
-  // does not split again inside a chunk); waiting for a group's slowest frame costs little, since
-  // the frames of a video cost about the same.
+  // each; the first is the pipeline's own), then finished and delivered in order on the calling
+  // thread, so the sinks and the tracker stay on one thread. Each frame's own loops run on its
+  // thread (engine::parallel_for does not split again inside a chunk); waiting for a group's
+  // slowest frame costs little, since the frames of a video cost about the same.
   struct Slot {
-    std::unique_ptr<vision::Classifier> classifier;
-    std::unique_ptr<FrameAnalyser> analyser;
+    FrameAnalyser* analyser = nullptr;
     Frame frame;
     bool whole = false;  // a photo read whole (see FrameAnalyser::analyse_photo)
     std::chrono::steady_clock::time_point started;
   };
   std::vector<Slot> slots(static_cast<std::size_t>(std::max(1, in_flight)));
-  for (Slot& slot : slots) {
-    slot.classifier = make_classifier();
-    slot.analyser = std::make_unique<FrameAnalyser>(*slot.classifier, settings_);
+  while (side_analysers_.size() + 1 < slots.size()) {
+    SideAnalyser side;
+    side.classifier = make_classifier();
+    side.analyser = std::make_unique<FrameAnalyser>(*side.classifier, settings_);
+    side_analysers_.push_back(std::move(side));
   }
+  slots[0].analyser = &analyser_;
+  for (std::size_t i = 1; i < slots.size(); ++i)
+    slots[i].analyser = side_analysers_[i - 1].analyser.get();
   for (bool more = true; more;) {
     std::size_t taken = 0;
     while (taken < slots.size() && (more = next(slots[taken].frame))) ++taken;

@@ -199,8 +199,12 @@ void fill_batch(const Dataset& data, std::span<const std::size_t> indices, engin
 }
 
 void fill_batch_range(const Dataset& data, int first, int count, engine::Tensor& out) {
-  std::vector<std::size_t> indices(static_cast<std::size_t>(std::max(count, 0)));
-  std::iota(indices.begin(), indices.end(), static_cast<std::size_t>(std::max(first, 0)));
+  if (first < 0 || count < 0) {
+    throw ShapeError("fill_batch_range: images " + std::to_string(first) + " .. +" +
+                     std::to_string(count) + " are not a range of the data");
+  }
+  std::vector<std::size_t> indices(static_cast<std::size_t>(count));
+  std::iota(indices.begin(), indices.end(), static_cast<std::size_t>(first));
   fill_batch(data, indices, out);
 }
 

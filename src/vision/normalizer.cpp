@@ -274,8 +274,8 @@ cv::Mat morph_disc(const cv::Mat& ink, int radius) {
   CV_Assert(ink.type() == CV_32FC1);
   const int r = std::abs(radius);
   if (r == 0 || ink.empty()) return ink.clone();
-  // cv::dilate visits every point of the disc for every pixel, O(r^2) per pixel: 0.4 ms at the
-  // usual 8 px radius on the 224x224 fine image and 1.6 ms at 16 px, most of a crop's time. The
+  // cv::dilate visits every point of the disc for every pixel, O(r^2) per pixel: 0.4 ms at an
+  // 8 px radius on the 224x224 fine image and 1.6 ms at 16 px, for a thin or heavy stroke. The
   // disc is a stack of centred runs, one per row offset, so the same maximum (or minimum) is
   // built from running maxima over growing runs, O(r) per pixel. Max and min are exact, so the
   // result is bit for bit cv::dilate's (or cv::erode's) with pixels outside the image ignored.

@@ -189,6 +189,7 @@ TEST_CASE("mnist: fill_batch_range fills the images from first on, as fill_batch
   CHECK(range.shape() == engine::Shape{2, 1, 28, 28});
   CHECK(std::equal(range.data(), range.data() + range.size(), chosen.data()));
   CHECK_THROWS_AS(fill_batch_range(data, 4, 2, range), ShapeError);
+  CHECK_THROWS_AS(fill_batch_range(data, -1, 2, range), ShapeError);
 }
 
 TEST_CASE("mnist: subset keeps the chosen images and labels in order") {

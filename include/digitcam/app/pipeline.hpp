@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <vector>
 
 #include <opencv2/core.hpp>
 
@@ -77,9 +78,10 @@ class Pipeline {
   FrameResult process_photo(const cv::Mat& image, std::int64_t index);
 
   // The frames of a file, `in_flight` at a time: each frame of a group is analysed on its own
-  // analyser (with a classifier from make_classifier) side by side with the others, then they are
-  // decided, tracked and read in frame order. next() hands over the next frame (false: no more);
-  // deliver() gets every frame with its result (name and latency, from the start of its
+  // analyser side by side with the others (the pipeline's own, and in_flight - 1 more, each with
+  // a classifier from make_classifier, made at the first call that needs them and kept), then they
+  // are decided, tracked and read in frame order. next() hands over the next frame (false: no
+  // more); deliver() gets every frame with its result (name and latency, from the start of its
   // analysis, filled in), in order, on the calling thread. Named frames are photos
   // (process_photo, tracks reset). An exception from next, deliver or a stage ends the run and
   // reaches the caller.
@@ -102,9 +104,16 @@ class Pipeline {
   FrameResult finish(const FrameAnalyser& analysed, std::int64_t index, double time_ms,
                      bool read_whole = false);
 
+  // An analyser beside the pipeline's own, for frames side by side, with the classifier it uses.
+  struct SideAnalyser {
+    std::unique_ptr<vision::Classifier> classifier;
+    std::unique_ptr<FrameAnalyser> analyser;
+  };
+
   PipelineSettings settings_;
   FrameAnalyser analyser_;
   vision::Tracker tracker_;
+  std::vector<SideAnalyser> side_analysers_;
 };
 
 }  // namespace digitcam::app
