@@ -196,7 +196,8 @@ int train_command(const Arguments& args) {
     negatives = train::make_negatives(digits, test, o.negatives);
     const auto counts = [](const std::vector<int>& c) {
       return "scene " + std::to_string(c[0]) + ", glyph " + std::to_string(c[1]) + ", fragment " +
-             std::to_string(c[2]) + ", pair " + std::to_string(c[3]);
+             std::to_string(c[2]) + ", pair " + std::to_string(c[3]) + ", figure " +
+             std::to_string(c[4]);
     };
     std::cerr << "not-a-digit examples: training " << counts(negatives.training_counts)
               << "; held out " << counts(negatives.held_out_counts) << " ("

@@ -63,8 +63,26 @@ constexpr int ink_level = 128;
 constexpr int pair_min_offset = 14;
 constexpr int pair_max_offset = 22;
 
+// Figures: a person seen by a camera at a distance is an upright blob (head, torso, legs) that a
+// network which never saw one calls "1" with full confidence. Proportions in shares of the
+// figure's height; drawn on a canvas this tall, then shrunk to a camera's size and blurred.
+constexpr int figure_canvas_h = 160;
+constexpr int figure_canvas_w = 128;
+constexpr float figure_min_camera_h = 24.0f;  // pixels tall in the simulated camera frame
+constexpr float figure_max_camera_h = 140.0f;
+constexpr float figure_max_degrees = 6.0f;
+// A figure narrower than this share of its height (legs together, arms down, seen small) is the
+// shape of a "1": skipped, as thin fragments are.
+constexpr double figure_min_aspect = 0.3;
+
 // Random streams, one per part, so changing one count leaves the others' draws alone.
-enum Stream : std::uint64_t { scene_stream = 1, glyph_stream, fragment_stream, pair_stream };
+enum Stream : std::uint64_t {
+  scene_stream = 1,
+  glyph_stream,
+  fragment_stream,
+  pair_stream,
+  figure_stream
+};
 
 // SplitMix64: portable, so the negatives are the same with any standard library.
 class Random {
@@ -219,6 +237,95 @@ void render_glyphs(int count, bool held_out, Random& random, Crops& out) {
   }
 }
 
+cv::Point point(float x, float y) {
+  return {static_cast<int>(std::lround(x)), static_cast<int>(std::lround(y))};
+}
+
+// One standing or walking person, white on black: head, torso (sometimes a coat's flare), two
+// legs with a stride, two swinging arms, sometimes a bag; sometimes the lower part hidden or one
+// part missing (pale clothes the segmenter does not see as ink).
+void draw_figure(cv::Mat& canvas, Random& random) {
+  canvas.setTo(0);
+  const float h = static_cast<float>(figure_canvas_h) * 0.9f;
+  const float cx = static_cast<float>(figure_canvas_w) / 2.0f;
+  const float top = static_cast<float>(figure_canvas_h) * 0.05f;
+  const float head_r = h * random.uniform(0.055f, 0.085f);
+  const float neck_y = top + 2.0f * head_r;
+  const float hip_y = neck_y + h * random.uniform(0.28f, 0.38f);
+  const float foot_y = top + h;
+  const float shoulder_w = h * random.uniform(0.09f, 0.15f);  // half widths
+  const float hip_w = h * random.uniform(0.06f, 0.1f);
+  const float lean = random.uniform(-0.08f, 0.08f) * h;  // head ahead of the feet when walking
+  const bool pale_top = random.chance(0.1f), pale_legs = !pale_top && random.chance(0.1f);
+
+  const auto white = cv::Scalar(255);
+  cv::circle(canvas, point(cx + lean, top + head_r), static_cast<int>(head_r), white, cv::FILLED,
+             cv::LINE_AA);
+  if (!pale_top) {
+    const float flare = random.chance(0.25f) ? h * random.uniform(0.02f, 0.08f) : 0.0f;
+    const float coat_y = flare > 0 ? hip_y + h * random.uniform(0.1f, 0.25f) : hip_y;
+    const std::array<cv::Point, 4> torso = {point(cx + lean - shoulder_w, neck_y),
+                                            point(cx + lean + shoulder_w, neck_y),
+                                            point(cx + lean * 0.3f + hip_w + flare, coat_y),
+                                            point(cx + lean * 0.3f - hip_w - flare, coat_y)};
+    cv::fillConvexPoly(canvas, torso.data(), static_cast<int>(torso.size()), white, cv::LINE_AA);
+    const int arm = std::max(2, static_cast<int>(h * random.uniform(0.035f, 0.06f)));
+    for (const float way : {-1.0f, 1.0f}) {
+      const float swing = random.uniform(-0.35f, 0.35f);
+      const float length = h * random.uniform(0.3f, 0.4f);
+      const float sx = cx + lean + way * (shoulder_w - static_cast<float>(arm) / 2.0f);
+      const float sy = neck_y + static_cast<float>(arm);
+      const float hx = sx + way * length * 0.1f + length * std::sin(swing);
+      const float hy = sy + length * std::cos(swing);
+      cv::line(canvas, point(sx, sy), point(hx, hy), white, arm, cv::LINE_AA);
+      if (random.chance(0.12f)) {  // a bag in this hand
+        const float bw = h * random.uniform(0.05f, 0.12f), bh = h * random.uniform(0.06f, 0.14f);
+        cv::rectangle(canvas, point(hx - bw / 2, hy), point(hx + bw / 2, hy + bh), white,
+                      cv::FILLED, cv::LINE_AA);
+      }
+    }
+  }
+  if (!pale_legs) {
+    const int leg = std::max(2, static_cast<int>(h * random.uniform(0.05f, 0.09f)));
+    const float stride = h * random.uniform(0.0f, 0.22f);
+    for (const float way : {-1.0f, 1.0f}) {
+      const float start = cx + lean * 0.3f + way * (hip_w - static_cast<float>(leg) / 2.0f);
+      cv::line(canvas, point(start, hip_y),
+               point(cx + way * stride, foot_y - static_cast<float>(leg) / 2.0f), white, leg,
+               cv::LINE_AA);
+    }
+  }
+  if (random.chance(0.15f)) {  // the lower part hidden behind something
+    const int hidden = static_cast<int>(h * random.uniform(0.1f, 0.35f));
+    canvas(cv::Rect(0, canvas.rows - hidden, canvas.cols, hidden)).setTo(0);
+  }
+}
+
+// Figures as a camera sees them: shrunk to 24-140 px tall (blurred as a lens and the shrinking
+// blur them), turned a little, mirrored half the time, then normalised like every crop.
+void draw_figures(int count, Random& random, Crops& out) {
+  const vision::NormalizeOptions normalize{vision::Polarity::light_on_dark, true};
+  cv::Mat canvas(figure_canvas_h, figure_canvas_w, CV_8UC1), turned, small;
+  for (long tries = 0; static_cast<int>(out.size()) < count && tries < 10L * count + 1000;
+       ++tries) {
+    draw_figure(canvas, random);
+    const double degrees = random.uniform(-figure_max_degrees, figure_max_degrees);
+    const cv::Mat turn = cv::getRotationMatrix2D(
+        cv::Point2f(figure_canvas_w / 2.0f, figure_canvas_h / 2.0f), degrees, 1.0);
+    cv::warpAffine(canvas, turned, turn, canvas.size(), cv::INTER_LINEAR, cv::BORDER_CONSTANT);
+    if (random.chance(0.5f)) cv::flip(turned, turned, 1);
+    const double scale = random.uniform(figure_min_camera_h, figure_max_camera_h) /
+                         static_cast<float>(figure_canvas_h);
+    cv::resize(turned, small, cv::Size(), scale, scale, cv::INTER_AREA);
+    cv::GaussianBlur(small, small, cv::Size(), random.uniform(0.3f, 1.2f));
+    // The segmenter's ink mask is a threshold of the blurred blob.
+    cv::threshold(small, small, 255.0 * random.uniform(0.3f, 0.6f), 255, cv::THRESH_TOZERO);
+    const cv::Rect ink = cv::boundingRect(small);
+    if (ink.width < figure_min_aspect * ink.height) continue;
+    if (auto crop = vision::normalize_digit(small, normalize)) out.add(*crop);
+  }
+}
+
 cv::Mat digit_image(const Dataset& digits, std::size_t index) {
   return cv::Mat(digits.rows, digits.cols, CV_8UC1, const_cast<std::uint8_t*>(digits.image(index)))
       .clone();
@@ -299,7 +406,7 @@ Dataset as_dataset(const std::vector<const Crops*>& parts, std::vector<int>& cou
 std::string NegativeOptions::describe() const {
   std::ostringstream s;
   s << "scene:" << scene_limit << ",glyph:" << glyphs << ",fragment:" << fragments
-    << ",pair:" << pairs;
+    << ",pair:" << pairs << ",figure:" << figures;
   return s.str();
 }
 
@@ -345,7 +452,7 @@ NegativeSet make_negatives(const Dataset& digits_train, const Dataset& digits_te
   NegativeSet set;
   for (const bool held_out : {false, true}) {
     const int limit_scene = held_out ? options.held_out_each : options.scene_limit;
-    Crops scene, glyphs, fragments, pairs;
+    Crops scene, glyphs, fragments, pairs, figures;
     Random scene_random = stream(options.seed, scene_stream, held_out);
     if (!held_out) {
       scene_from_pictures(options.opencv_data, negative_training_pictures(), options.training_views,
@@ -370,8 +477,10 @@ NegativeSet make_negatives(const Dataset& digits_train, const Dataset& digits_te
       Random pair_random = stream(options.seed, pair_stream, held_out);
       squeeze_pairs(digits, held_out ? options.held_out_each : options.pairs, pair_random, pairs);
     }
+    Random figure_random = stream(options.seed, figure_stream, held_out);
+    draw_figures(held_out ? options.held_out_each : options.figures, figure_random, figures);
     (held_out ? set.held_out : set.training) =
-        as_dataset({&scene, &glyphs, &fragments, &pairs},
+        as_dataset({&scene, &glyphs, &fragments, &pairs, &figures},
                    held_out ? set.held_out_counts : set.training_counts);
   }
   return set;

@@ -21,6 +21,7 @@ NegativeOptions small_options() {
   o.glyphs = 120;
   o.fragments = 80;
   o.pairs = 80;
+  o.figures = 70;
   o.held_out_each = 60;
   o.training_views = 0;
   o.held_out_views = 0;
@@ -61,8 +62,8 @@ TEST_CASE("negatives: every crop is a labelled, inked 28x28 image, deterministic
   CHECK(a.training.images == b.training.images);
   CHECK(a.held_out.images == b.held_out.images);
 
-  REQUIRE(a.training_counts.size() == 4);
-  REQUIRE(a.held_out_counts.size() == 4);
+  REQUIRE(a.training_counts.size() == 5);
+  REQUIRE(a.held_out_counts.size() == 5);
   // The real scenes give at least a hundred crops even without extra views; the made kinds
   // reach their counts exactly.
   CHECK(a.training_counts[0] >= 100);
@@ -70,8 +71,10 @@ TEST_CASE("negatives: every crop is a labelled, inked 28x28 image, deterministic
   CHECK(a.training_counts[1] == 120);
   CHECK(a.training_counts[2] == 80);
   CHECK(a.training_counts[3] == 80);
+  CHECK(a.training_counts[4] == 70);
   CHECK(a.held_out_counts[0] >= 10);  // six photos and 60 frames: few blobs pass the segmenter
   CHECK(a.held_out_counts[1] == 60);
+  CHECK(a.held_out_counts[4] == 60);
   for (const Dataset* d : {&a.training, &a.held_out}) {
     CHECK(d->rows == 28);
     CHECK(d->cols == 28);

@@ -12,6 +12,10 @@
 //   fragment  part of an MNIST digit (one side of its ink cut away); thin parts that would be a
 //             "1" are skipped.
 //   pair      two MNIST digits side by side squeezed into one crop.
+//   figure    people as a camera sees them from a distance: drawn silhouettes (head, torso,
+//             legs with a stride, arms, sometimes a coat or a bag) at random proportions,
+//             shrunk and blurred. Real footage of people in Debian is vtest.avi alone, which is
+//             kept for testing.
 //
 // Sources are split, not samples: the held-out set uses other photos, the second half of
 // Megamind.avi, other fonts and MNIST's test digits. vtest.avi (the product's false-digit test
@@ -35,6 +39,7 @@ struct NegativeOptions {
   int glyphs = 1500;        // rendered letters and symbols for training
   int fragments = 300;      // MNIST fragments for training
   int pairs = 900;          // squeezed MNIST pairs for training
+  int figures = 800;        // drawn people for training
   int held_out_each = 400;  // held-out crops of each kind (at most)
   int training_views = 60;  // random views of each training photo, besides the photo itself
   int held_out_views = 10;  // ... of each held-out photo
@@ -47,7 +52,7 @@ struct NegativeOptions {
 struct NegativeSet {
   Dataset training;  // 28x28, label not_a_digit_label, white ink on black
   Dataset held_out;
-  // How many of each kind (scene, glyph, fragment, pair), in that order.
+  // How many of each kind (scene, glyph, fragment, pair, figure), in that order.
   std::vector<int> training_counts;
   std::vector<int> held_out_counts;
 };

@@ -24,7 +24,9 @@ struct TrainOptions {
   // 10: digits only.
   int classes = 11;
   NegativeOptions negatives;
-  int epochs = 14;  // 15 before the not-a-digit examples: the train target stays within 15 min
+  // 20 keeps MNIST at 99.6% or more with the drawn people among the negatives (14 gave 99.52%);
+  // the train target takes about 10 of its 15 minutes.
+  int epochs = 20;
   int batch = 64;
   float learning_rate = 3e-3f;
   engine::ScheduleKind schedule = engine::ScheduleKind::one_cycle;
