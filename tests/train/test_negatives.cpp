@@ -5,6 +5,8 @@
 #include <set>
 #include <string>
 
+#include <opencv2/imgproc.hpp>
+
 #include "digitcam/engine/error.hpp"
 #include "digitcam/train/negatives.hpp"
 #include "support/data_paths.hpp"
@@ -82,6 +84,15 @@ TEST_CASE("negatives: every crop is a labelled, inked 28x28 image, deterministic
     CHECK(std::all_of(d->labels.begin(), d->labels.end(),
                       [](std::uint8_t l) { return l == not_a_digit_label; }));
     for (int i = 0; i < d->count; ++i) REQUIRE_MESSAGE(ink_pixels(*d, i) > 0, "crop " << i);
+  }
+
+  // Figures (the last kind) are people, never the shape of a 1: none is much narrower than a
+  // third of its height (0.3 when drawn; normalising keeps the aspect, give or take a pixel).
+  const int figures_from = a.training.count - a.training_counts[4];
+  for (int i = figures_from; i < a.training.count; ++i) {
+    const cv::Mat crop(28, 28, CV_8UC1, const_cast<std::uint8_t*>(a.training.image(i)));
+    const cv::Rect ink = cv::boundingRect(crop > 127);
+    REQUIRE_MESSAGE(ink.width >= 0.25 * ink.height, "figure " << i - figures_from << ": " << ink);
   }
 
   // Another seed draws other glyphs.

@@ -18,8 +18,8 @@
 //             kept for testing.
 //
 // Sources are split, not samples: the held-out set uses other photos, the second half of
-// Megamind.avi, other fonts and MNIST's test digits. vtest.avi (the product's false-digit test
-// video) is never read.
+// Megamind.avi, other fonts and MNIST's test digits (and its own draws of figures). vtest.avi (the
+// product's false-digit test video) is never read.
 
 #include <cstdint>
 #include <filesystem>
