@@ -21,7 +21,7 @@ namespace {
 constexpr double working_short_side = 240.0;  // the background is estimated at about this
                                               // shorter side: it varies slowly, and 240 px keeps
                                               // the closing cheap at any frame size ...
-constexpr int working_factor_least = 2;       // ... and at half size at most, so averaging 2x2
+constexpr double working_scale_most = 0.5;    // ... and at half size at most, so averaging 2x2
                                               // pixels tames sensor noise before the closing
                                               // takes its maximum
 constexpr int step_window = 5;                // working px over which a jump of the background
@@ -675,19 +675,10 @@ Segmentation Segmenter::segment(const cv::Mat& frame) {
   }
 
   const int short_side = std::min(gray_.rows, gray_.cols);
-  // Shrunk by a whole factor, so INTER_AREA averages whole blocks (its fast path; a fractional
-  // factor costs 30 times more: 1 ms at 1280x720). The last columns and rows short of a whole
-  // block are left out of the estimate and take the edge's level when it is brought back up.
-  const int factor = std::max(working_factor_least,
-                              static_cast<int>(std::lround(short_side / working_short_side)));
-  const double scale = 1.0 / factor;
-  const cv::Rect blocks(0, 0, gray_.cols - gray_.cols % factor, gray_.rows - gray_.rows % factor);
-  if (blocks.empty()) {
-    cv::resize(gray_, small_, {1, 1}, 0, 0, cv::INTER_AREA);  // smaller than one block
-  } else {
-    cv::resize(gray_(blocks), small_, {blocks.width / factor, blocks.height / factor}, 0, 0,
-               cv::INTER_AREA);
-  }
+  const double scale = std::min(working_scale_most, working_short_side / short_side);
+  const cv::Size size(std::max(1, static_cast<int>(std::lround(gray_.cols * scale))),
+                      std::max(1, static_cast<int>(std::lround(gray_.rows * scale))));
+  cv::resize(gray_, small_, size, 0, 0, cv::INTER_AREA);
   // Noise would lift the closing's maxima (and sink the opening's minima) above the paper.
   cv::GaussianBlur(small_, small_, {background_smoothing, background_smoothing}, 0);
   const int side = odd_at_least_3(options_.block_fraction * short_side * scale);
