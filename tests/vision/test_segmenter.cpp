@@ -491,7 +491,7 @@ TEST_CASE("segmenter: grey and BGRA frames give the same candidates as BGR") {
   CHECK(cv::norm(a.mask, kept, cv::NORM_INF) == 0);
 }
 
-TEST_CASE("segmenter: frames smaller than the background's blocks give nothing, not a crash") {
+TEST_CASE("segmenter: frames of a few pixels give nothing, not a crash") {
   Segmenter segmenter;
   for (const cv::Size size : {cv::Size(1, 1), cv::Size(1, 7), cv::Size(7, 1), cv::Size(3, 2)}) {
     INFO(size.width, "x", size.height);
