@@ -560,3 +560,29 @@ TEST_CASE("segmenter: a pole whose darker stretch fades into a faint line past b
   CHECK(std::any_of(all.candidates.begin(), all.candidates.end(),
                     [](const Candidate& c) { return c.box.x > 150 && c.box.x < 220; }));
 }
+
+TEST_CASE(
+    "segmenter: a post whose shaded half is the dark stretch, carrying on whole past it, is no 1") {
+  // vtest.avi's lamp post: only the shaded half of the post is dark enough to be ink, so the
+  // stretch's axis lies left of the post's. Past the stretch's bottom the whole post carries on,
+  // brighter than the ground, a few pixels right of that axis. Beside it, a 1 in thick marker
+  // with a fingertip below it (a hand pointing at it), no more than three strokes wide.
+  cv::Mat frame(240, 320, CV_8UC1, cv::Scalar(205));
+  cv::line(frame, {202, 0}, {198, 239}, cv::Scalar(198), 7);    // the post, faint
+  cv::line(frame, {199, 142}, {199, 200}, cv::Scalar(230), 7);  // its base, bright
+  cv::line(frame, {198, 85}, {197, 135}, cv::Scalar(160), 3);   // its shaded half's stretch
+  cv::line(frame, {64, 85}, {60, 145}, cv::Scalar(50), 8);      // a 1 in thick marker
+  cv::ellipse(frame, {61, 185}, {12, 20}, 0, 0, 360, cv::Scalar(110), cv::FILLED);  // fingertip
+  cv::rectangle(frame, {49, 185}, {73, 239}, cv::Scalar(110), cv::FILLED);          // the finger
+  cv::GaussianBlur(frame, frame, {3, 3}, 0);                                        // camera blur
+  const Segmentation s = Segmenter().segment(frame);
+  INFO(describe(s));
+  REQUIRE(s.candidates.size() == 1);
+  CHECK(s.candidates[0].box.x < 100);
+  SegmenterOptions unchecked;
+  unchecked.check_stroke_ends = false;
+  const Segmentation all = Segmenter(unchecked).segment(frame);
+  INFO(describe(all));
+  CHECK(std::any_of(all.candidates.begin(), all.candidates.end(),
+                    [](const Candidate& c) { return c.box.x > 150 && c.box.x < 220; }));
+}

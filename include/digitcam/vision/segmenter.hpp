@@ -145,8 +145,9 @@ class Segmenter {
   };
   static StrokeAxis stroke_axis(const cv::Rect& box, const cv::Mat& ink, double stroke);
   // Median height (grey levels) of a ridge along the stroke's axis past its top (direction -1)
-  // or bottom (+1) end, starting gap px out: how strongly something as narrow as the stroke
-  // carries on there. 0 when the frame's edge comes first.
+  // or bottom (+1) end, starting gap px out, or along a parallel line up to a stroke's width
+  // beside it (the strongest): how strongly something as narrow as the stroke carries on there.
+  // 0 when the frame's edge comes first.
   double faint_continuation(Pass& pass, const cv::Rect& box, const StrokeAxis& axis, int gap,
                             int direction) const;
   // Pools pass.mask 2x2 into pass.pooled, labels it into pass.labels and fills pass.bounds; returns
