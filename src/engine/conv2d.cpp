@@ -249,6 +249,11 @@ struct WinogradDims {
   int tiles() const { return tiles_h * tiles_w; }
 };
 
+// Rows [first, last) of a layer's tiles.
+struct TileRows {
+  int first, last;
+};
+
 WinogradDims winograd_dims(const Dims& d) {
   return {(d.oh + 1) / 2, (d.ow + 1) / 2};
 }
@@ -276,11 +281,12 @@ void winograd_transform_weights(const float* w, int oc, int ic, float* u) {
   }
 }
 
-// v [16][IC][columns] for `items` items starting at x: column (item * tiles + tile) holds
-// B^T d B of that tile's 4x4 input patch d (zero outside the image). Both passes of the
-// separable transform run along whole rows of tiles, so the loops vectorise across tiles.
+// v [16][IC][columns] for `items` items starting at x, of their tile rows `band`: column
+// (item * tiles in the band + tile) holds B^T d B of that tile's 4x4 input patch d (zero outside
+// the image). Both passes of the separable transform run along whole rows of tiles, so the
+// loops vectorise across tiles.
 void winograd_transform_input(const Dims& d, const WinogradDims& wd, const float* x, int items,
-                              float* v, int columns) {
+                              float* v, int columns, TileRows band) {
   const int ic_count = d.g.in_channels;
   const std::size_t position_stride = static_cast<std::size_t>(ic_count) * columns;
   const int row_width = 2 * wd.tiles_w + 2;  // the input columns one row of tiles reads
@@ -289,8 +295,9 @@ void winograd_transform_input(const Dims& d, const WinogradDims& wd, const float
   for (int item = 0; item < items; ++item) {
     for (int ic = 0; ic < ic_count; ++ic) {
       const float* plane = x + (static_cast<std::size_t>(item) * ic_count + ic) * d.in_plane();
-      float* out = v + static_cast<std::size_t>(ic) * columns + item * wd.tiles();
-      for (int ty = 0; ty < wd.tiles_h; ++ty, out += wd.tiles_w) {
+      float* out =
+          v + static_cast<std::size_t>(ic) * columns + item * (band.last - band.first) * wd.tiles_w;
+      for (int ty = band.first; ty < band.last; ++ty, out += wd.tiles_w) {
         for (int r = 0; r < 4; ++r) {
           const int iy = 2 * ty - d.g.pad_top + r;
           float* row = rows[r];
@@ -330,20 +337,21 @@ void winograd_transform_input(const Dims& d, const WinogradDims& wd, const float
   }
 }
 
-// y (items from `y`) = A^T m A + bias for every tile, clipped to the output size; row by row of
-// tiles like the input transform.
+// y (items from `y`) = A^T m A + bias for every tile in the tile rows `band`, clipped to the
+// output size; row by row of tiles like the input transform.
 void winograd_transform_output(const Dims& d, const WinogradDims& wd, const float* m, int items,
-                               int columns, const float* bias, float* y) {
+                               int columns, const float* bias, float* y, TileRows band) {
   const int oc_count = d.g.out_channels;
   const std::size_t position_stride = static_cast<std::size_t>(oc_count) * columns;
   float s[2][4][winograd_max_tiles_w];  // A^T m: two output rows, four transform columns
   float out_rows[2][2 * winograd_max_tiles_w];
   for (int item = 0; item < items; ++item) {
     for (int oc = 0; oc < oc_count; ++oc) {
-      const float* in = m + static_cast<std::size_t>(oc) * columns + item * wd.tiles();
+      const float* in =
+          m + static_cast<std::size_t>(oc) * columns + item * (band.last - band.first) * wd.tiles_w;
       float* plane = y + (static_cast<std::size_t>(item) * oc_count + oc) * d.plane;
       const float b = bias[oc];
-      for (int ty = 0; ty < wd.tiles_h; ++ty, in += wd.tiles_w) {
+      for (int ty = band.first; ty < band.last; ++ty, in += wd.tiles_w) {
         for (int c = 0; c < 4; ++c) {
           const float* m0 = in + c * position_stride;
           const float* m1 = in + (4 + c) * position_stride;
@@ -478,22 +486,37 @@ void Conv2D::forward_winograd(const Tensor& x, Tensor& y) {
     }
   }
 
+  // `items` items from x, their tile rows `band`: transformed, multiplied and transformed back
+  // into y by the calling thread. A column's products do not depend on the others, so every
+  // value comes out the same whichever items and rows share a call.
+  const auto run = [&](const float* x_items, int items, TileRows band, float* y_items) {
+    const int columns = items * (band.last - band.first) * wd.tiles_w;
+    WinogradBuffers& buffers = winograd_buffers;
+    buffers.input.resize({winograd_positions, 1, ic, columns});
+    buffers.product.resize({winograd_positions, 1, oc, columns});
+    winograd_transform_input(d, wd, x_items, items, buffers.input.data(), columns, band);
+    for (int p = 0; p < winograd_positions; ++p) {
+      gemm(winograd_weights_[p], Transpose::no, columns, 1.0f, buffers.input.item(p), columns, 0.0f,
+           buffers.product.item(p), columns, 1);
+    }
+    winograd_transform_output(d, wd, buffers.product.data(), items, columns, bias_.data(), y_items,
+                              band);
+  };
+  if (d.n == 1) {
+    // A single crop would be one task, leaving the other threads idle: its rows of tiles are
+    // shared out instead.
+    const int rows_per_band = (wd.tiles_h + available_threads() - 1) / available_threads();
+    parallel_for(static_cast<std::size_t>(wd.tiles_h), static_cast<std::size_t>(rows_per_band),
+                 [&](std::size_t begin, std::size_t end) {
+                   run(x.data(), 1, {static_cast<int>(begin), static_cast<int>(end)}, y.data());
+                 });
+    return;
+  }
   const int items_per_task = std::max(1, winograd_tiles_per_task / wd.tiles());
   parallel_for(static_cast<std::size_t>(d.n), static_cast<std::size_t>(items_per_task),
                [&](std::size_t begin, std::size_t end) {
-                 const int items = static_cast<int>(end - begin);
-                 const int columns = items * wd.tiles();
-                 WinogradBuffers& buffers = winograd_buffers;
-                 buffers.input.resize({winograd_positions, 1, ic, columns});
-                 buffers.product.resize({winograd_positions, 1, oc, columns});
-                 winograd_transform_input(d, wd, x.item(static_cast<int>(begin)), items,
-                                          buffers.input.data(), columns);
-                 for (int p = 0; p < winograd_positions; ++p) {
-                   gemm(winograd_weights_[p], Transpose::no, columns, 1.0f, buffers.input.item(p),
-                        columns, 0.0f, buffers.product.item(p), columns, 1);
-                 }
-                 winograd_transform_output(d, wd, buffers.product.data(), items, columns,
-                                           bias_.data(), y.item(static_cast<int>(begin)));
+                 const int first = static_cast<int>(begin);
+                 run(x.item(first), static_cast<int>(end - begin), {0, wd.tiles_h}, y.item(first));
                });
 }
 

@@ -51,6 +51,8 @@ const ShapeCase odd_cases[] = {
     {{9, 5, 3, 3, 1, 1, 0, 1, 2, 0}, {2, 9, 6, 9}},
     {{16, 7, 3, 3, 1, 1, 2, 2, 2, 2}, {5, 16, 4, 5}},
     {{8, 6, 3, 3, 1, 1, 1, 1, 1, 1}, {7, 8, 13, 13}},
+    // One item: its rows of tiles are shared among the threads, in bands of unequal height.
+    {{12, 10, 3, 3, 1, 1, 1, 0, 2, 1}, {1, 12, 9, 11}},
 };
 
 struct ModeCase {
@@ -211,6 +213,28 @@ TEST_CASE("conv2d: forward and backward are bitwise identical on one and two thr
   CHECK_MESSAGE(same(dx[0], dx[1]), "seed 40-42, input [16, 32, 13, 13]: dx");
   CHECK_MESSAGE(same(dw[0], dw[1]), "seed 40-42, input [16, 32, 13, 13]: dweight");
   CHECK_MESSAGE(same(db[0], db[1]), "seed 40-42, input [16, 32, 13, 13]: dbias");
+}
+
+TEST_CASE("conv2d: a single item in bands of tile rows equals the same item inside a batch") {
+  // Inference on one crop shares its tile rows among the threads; a batch gives each thread
+  // whole items. Every value must come out bit for bit the same either way, on 1 and 2 threads.
+  const Conv2DGeometry g{48, 48, 3, 3, 1, 1, 1, 1, 1, 1};
+  Tensor batch({3, 48, 14, 14});
+  test::fill_uniform(batch, 60);
+  Tensor batched;
+  Conv2D conv = seeded_conv(g, 61);
+  conv.set_mode(Mode::inference);
+  conv.forward(batch, batched);
+  for (int threads = 1; threads <= 2; ++threads) {
+    ThreadBudget budget(threads);
+    for (int item = 0; item < 3; ++item) {
+      Tensor one({1, 48, 14, 14}), alone;
+      std::copy_n(batch.item(item), one.size(), one.data());
+      conv.forward(one, alone);
+      CHECK_MESSAGE(std::equal(alone.data(), alone.data() + alone.size(), batched.item(item)),
+                    "seed 60-61, item " << item << " on " << threads << " threads");
+    }
+  }
 }
 
 TEST_CASE("conv2d: initialize draws He-uniform weights, zero bias, the same for a seed") {
