@@ -79,6 +79,11 @@ constexpr double continuation_share = 0.2;    // a ridge along that axis standin
                                               // make_samples clips, seeds 1-8 and 11-14) score
                                               // at most 0.128 (99th percentile 0.116), paper
                                               // texture and camera blur; 0.2 leaves them 1.5x
+constexpr double strong_ink_share = 0.1;      // erase_faint_ink: a wide piece's strong ink is its
+                                              // most contrasted tenth (a pen's strokes crossing a
+                                              // line are a fair share of the piece) ...
+constexpr double faint_ink_share = 0.5;       // ... and ink under half its contrast is a printed
+                                              // line's, not the pen's
 constexpr int dark_median = 128;              // a tie in polarity goes to light ink on a frame
                                               // whose median grey is below this
 
@@ -528,6 +533,58 @@ bool Segmenter::erase_ruled_lines(Pass& pass, double min_height) const {
   return erased;
 }
 
+bool Segmenter::erase_faint_ink(Pass& pass, int labels, double max_width, bool dark_ink) const {
+  // A printed ruled line is far fainter than the pen that crosses it (a tenth to a quarter of
+  // the ink's contrast on samples/stills/card_ruled_shadow.png): in a piece too wide to be a
+  // digit, ink fainter than faint_ink_share of the piece's strong ink is erased, so the strokes
+  // touching the line come apart from it.
+  cv::Mat& mask = pass.mask;
+  const double to_small_x = static_cast<double>(pass.closed.cols) / gray_.cols;
+  const double to_small_y = static_cast<double>(pass.closed.rows) / gray_.rows;
+  const auto contrast_at = [&](int y, int x) {
+    const int sy = std::min(pass.closed.rows - 1, static_cast<int>(y * to_small_y));
+    const int sx = std::min(pass.closed.cols - 1, static_cast<int>(x * to_small_x));
+    const int paper = pass.closed.at<std::uint8_t>(sy, sx);
+    const int grey = gray_.at<std::uint8_t>(y, x);
+    return std::max(0, dark_ink ? paper - grey : grey - paper);
+  };
+  bool erased = false;
+  for (int label = 1; label < labels; ++label) {
+    const std::array<int, 4>& b = pass.bounds[static_cast<std::size_t>(label)];
+    if (2 * (b[2] - b[0] + 1) <= max_width) continue;
+    const cv::Rect box =
+        cv::Rect(2 * b[0], 2 * b[1], 2 * (b[2] - b[0] + 1), 2 * (b[3] - b[1] + 1)) &
+        cv::Rect(0, 0, mask.cols, mask.rows);
+    std::array<int, 256> histogram{};
+    int count = 0;
+    for (int y = box.y; y < box.br().y; ++y) {
+      const std::uint8_t* m = mask.ptr<std::uint8_t>(y);
+      const int* l = pass.labels.ptr<int>(y / 2);
+      for (int x = box.x; x < box.br().x; ++x) {
+        if (m[x] == 0 || l[x / 2] != label) continue;
+        ++histogram[static_cast<std::size_t>(contrast_at(y, x))];
+        ++count;
+      }
+    }
+    int strong = 255;
+    for (int seen = 0; strong > 0; --strong) {
+      seen += histogram[static_cast<std::size_t>(strong)];
+      if (seen >= strong_ink_share * count) break;
+    }
+    const double faint = faint_ink_share * strong;
+    for (int y = box.y; y < box.br().y; ++y) {
+      std::uint8_t* m = mask.ptr<std::uint8_t>(y);
+      const int* l = pass.labels.ptr<int>(y / 2);
+      for (int x = box.x; x < box.br().x; ++x) {
+        if (m[x] == 0 || l[x / 2] != label || contrast_at(y, x) >= faint) continue;
+        m[x] = 0;
+        erased = true;
+      }
+    }
+  }
+  return erased;
+}
+
 void Segmenter::analyse(Pass& pass, bool dark_ink, int short_side) const {
   cv::Mat& mask = pass.mask;
   std::vector<Candidate>& out = pass.found;
@@ -540,8 +597,12 @@ void Segmenter::analyse(Pass& pass, bool dark_ink, int short_side) const {
 
   int n = label_ink(pass);
   // Ruled lines (and straight paper edges) that digits are written across join those digits into
-  // one component: the long flat runs of ink are erased and the ink labelled again.
-  if (o.erase_ruled_lines && erase_ruled_lines(pass, min_height)) n = label_ink(pass);
+  // one component: the faint ink of pieces too wide for a digit, then the long flat runs of ink,
+  // are erased and the ink labelled again.
+  if (o.erase_ruled_lines) {
+    if (erase_faint_ink(pass, n, max_width, dark_ink)) n = label_ink(pass);
+    if (erase_ruled_lines(pass, min_height)) n = label_ink(pass);
+  }
 
   pass.groups.clear();
   pass.next_label.assign(static_cast<std::size_t>(n), -1);

@@ -389,6 +389,31 @@ TEST_CASE("segmenter: digits written across ruled lines are separated from the l
   CHECK(o.extra_on_card <= 2);
 }
 
+TEST_CASE("segmenter: digits across pale printed lines come apart from them") {
+  if (!test::have_mnist()) return;
+  // Printed lines a few pixels wide, much paler than the pen (a fifth of its contrast), slanted,
+  // through the lower part of every digit of both rows and on across the card. Too thick for
+  // the flat-run erasure alone: the faint ink must go first.
+  Scene scene = make_scene({{640, 480}, {3, 2, 1, 18, 4, 8}, 3, false, {}});
+  const cv::Rect& card = scene.card;
+  for (const cv::Rect& digit : {scene.boxes[0], scene.boxes[3]}) {
+    const int y = digit.y + digit.height * 3 / 4;
+    cv::line(scene.reflectance, {card.x + 4, y}, {card.x + card.width - 4, y + 6},
+             card_reflectance * 0.85, 6);
+  }
+  const cv::Mat frame = photograph(scene);
+  SegmenterOptions options;
+  options.erase_ruled_lines = true;
+  const Segmentation s = Segmenter(options).segment(frame);
+  const Outcome o = judge(s, scene);
+  INFO(describe(s));
+  CHECK(o.found >= 5);
+  CHECK(o.extra_on_card <= 1);
+  // By default the lines carry the digits away with them.
+  const Outcome plain = judge(Segmenter().segment(frame), scene);
+  CHECK(plain.found <= 2);
+}
+
 TEST_CASE("segmenter: light digits on a dark card are found with automatic polarity") {
   if (!test::have_mnist()) return;
   const Scene scene = make_scene({{640, 480}, ten_digits, 5, true, {}});

@@ -62,8 +62,10 @@ struct SegmenterOptions {
   // textured scene (walls, grass, leaves) fails this; pen on a card stays far below it.
   double max_paper_variation = 0.5;
   // Erase ruled lines (notebook paper) that digits are written across, so those digits stand
-  // apart. Off by default: it halves the frame rate (bench: 201 -> 119 frames/s at 640x480, 124
-  // -> 58 at 1280x720) and reads 4 of the 10 digits of samples/stills/card_ruled_shadow.png.
+  // apart: the faint ink of pieces too wide for a digit, then long flat runs of ink. Reads 9 of
+  // the 10 digits of samples/stills/card_ruled_shadow.png (none without it). Off by default: it
+  // halved the frame rate when it was the flat runs alone (bench: 201 -> 119 frames/s at
+  // 640x480, 124 -> 58 at 1280x720), and the not-a-digit examples training cuts would change.
   bool erase_ruled_lines = false;
   // Drop an upright stroke (a 1's shape) when the object it belongs to carries on past its top
   // or bottom (a lamp post, a tripod's leg): as strongly just past the end, or as a fainter
@@ -155,6 +157,9 @@ class Segmenter {
   int label_ink(Pass& pass) const;
   // Erases from pass.mask the ruled lines among the labelled components; true when it erased any.
   bool erase_ruled_lines(Pass& pass, double min_height) const;
+  // Erases from pass.mask the faint ink of labelled components wider than max_width; true when it
+  // erased any.
+  bool erase_faint_ink(Pass& pass, int labels, double max_width, bool dark_ink) const;
   bool stands_on_paper(const Pass& pass, const cv::Rect& box, int label, bool dark_ink) const;
   // Components of pass.mask (ink darker than the paper when dark_ink) -> filtered, merged, sorted
   // candidates in pass.found. short_side: the frame's.
