@@ -74,11 +74,13 @@ constexpr int continuation_min_rows = 3;      // fewer rows before the frame's e
 constexpr double continuation_share = 0.2;    // a ridge along that axis standing out from both
                                               // sides by this share of the stroke's contrast
                                               // (median over the rows) is the same object
-                                              // carrying on. Held-in measurement: 732 written 1s
-                                              // on cards over Megamind.avi and tree.avi (12
-                                              // make_samples clips, seeds 1-8 and 11-14) score
-                                              // at most 0.128 (99th percentile 0.116), paper
-                                              // texture and camera blur; 0.2 leaves them 1.5x
+                                              // carrying on. Held-in measurement: the 451 boxes
+                                              // of written 1s that reach the check in 12
+                                              // make_samples clips over Megamind.avi and
+                                              // tree.avi (seeds 1-8 and 11-14) score at most
+                                              // 0.117 (99th percentile 0.115) on the strongest
+                                              // line beside the axis, paper texture and camera
+                                              // blur; 0.2 leaves them 1.7x
 constexpr double strong_ink_share = 0.1;      // erase_faint_ink: a wide piece's strong ink is its
                                               // most contrasted tenth (a pen's strokes crossing a
                                               // line are a fair share of the piece) ...
@@ -541,13 +543,6 @@ bool Segmenter::erase_faint_ink(Pass& pass, int labels, double max_width, bool d
   cv::Mat& mask = pass.mask;
   const double to_small_x = static_cast<double>(pass.closed.cols) / gray_.cols;
   const double to_small_y = static_cast<double>(pass.closed.rows) / gray_.rows;
-  const auto contrast_at = [&](int y, int x) {
-    const int sy = std::min(pass.closed.rows - 1, static_cast<int>(y * to_small_y));
-    const int sx = std::min(pass.closed.cols - 1, static_cast<int>(x * to_small_x));
-    const int paper = pass.closed.at<std::uint8_t>(sy, sx);
-    const int grey = gray_.at<std::uint8_t>(y, x);
-    return std::max(0, dark_ink ? paper - grey : grey - paper);
-  };
   bool erased = false;
   for (int label = 1; label < labels; ++label) {
     const std::array<int, 4>& b = pass.bounds[static_cast<std::size_t>(label)];
@@ -555,31 +550,34 @@ bool Segmenter::erase_faint_ink(Pass& pass, int labels, double max_width, bool d
     const cv::Rect box =
         cv::Rect(2 * b[0], 2 * b[1], 2 * (b[2] - b[0] + 1), 2 * (b[3] - b[1] + 1)) &
         cv::Rect(0, 0, mask.cols, mask.rows);
+    // The piece's ink pixels and their contrast with the paper's estimated grey, in one sweep.
+    pass.faint_pixels.clear();
     std::array<int, 256> histogram{};
-    int count = 0;
     for (int y = box.y; y < box.br().y; ++y) {
       const std::uint8_t* m = mask.ptr<std::uint8_t>(y);
       const int* l = pass.labels.ptr<int>(y / 2);
+      const std::uint8_t* g = gray_.ptr<std::uint8_t>(y);
+      const std::uint8_t* paper = pass.closed.ptr<std::uint8_t>(
+          std::min(pass.closed.rows - 1, static_cast<int>(y * to_small_y)));
       for (int x = box.x; x < box.br().x; ++x) {
         if (m[x] == 0 || l[x / 2] != label) continue;
-        ++histogram[static_cast<std::size_t>(contrast_at(y, x))];
-        ++count;
+        const int p = paper[std::min(pass.closed.cols - 1, static_cast<int>(x * to_small_x))];
+        const int contrast = std::max(0, dark_ink ? p - g[x] : g[x] - p);
+        ++histogram[static_cast<std::size_t>(contrast)];
+        pass.faint_pixels.push_back({x, y, contrast});
       }
     }
+    const double count = static_cast<double>(pass.faint_pixels.size());
     int strong = 255;
     for (int seen = 0; strong > 0; --strong) {
       seen += histogram[static_cast<std::size_t>(strong)];
       if (seen >= strong_ink_share * count) break;
     }
     const double faint = faint_ink_share * strong;
-    for (int y = box.y; y < box.br().y; ++y) {
-      std::uint8_t* m = mask.ptr<std::uint8_t>(y);
-      const int* l = pass.labels.ptr<int>(y / 2);
-      for (int x = box.x; x < box.br().x; ++x) {
-        if (m[x] == 0 || l[x / 2] != label || contrast_at(y, x) >= faint) continue;
-        m[x] = 0;
-        erased = true;
-      }
+    for (const InkPixel& pixel : pass.faint_pixels) {
+      if (pixel.contrast >= faint) continue;
+      mask.at<std::uint8_t>(pixel.y, pixel.x) = 0;
+      erased = true;
     }
   }
   return erased;
@@ -745,8 +743,9 @@ Segmentation Segmenter::segment(const cv::Mat& frame) {
 
   const int short_side = std::min(gray_.rows, gray_.cols);
   // Shrunk by a whole factor, so INTER_AREA averages whole blocks (its fast path; a fractional
-  // factor costs 30 times more: 1 ms at 1280x720). The last columns and rows short of a whole
-  // block are left out of the estimate and take the edge's level when it is brought back up.
+  // factor costs three times more: 984 against 316 us at 1280x720). The last columns and rows short
+  // of a whole block are left out of the estimate and take the edge's level when it is brought back
+  // up.
   const int factor = std::max(working_factor_least,
                               static_cast<int>(std::lround(short_side / working_short_side)));
   const double scale = 1.0 / factor;

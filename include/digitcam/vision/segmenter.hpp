@@ -64,8 +64,8 @@ struct SegmenterOptions {
   // Erase ruled lines (notebook paper) that digits are written across, so those digits stand
   // apart: the faint ink of pieces too wide for a digit, then long flat runs of ink. Reads 9 of
   // the 10 digits of samples/stills/card_ruled_shadow.png (none without it). Off by default: it
-  // halved the frame rate when it was the flat runs alone (bench: 201 -> 119 frames/s at
-  // 640x480, 124 -> 58 at 1280x720), and the not-a-digit examples training cuts would change.
+  // costs every frame (samples/demo.avi end to end: 137 against 176 frames/s), and the
+  // not-a-digit examples training cuts with the default segmenter would change.
   bool erase_ruled_lines = false;
   // Drop an upright stroke (a 1's shape) when the object it belongs to carries on past its top
   // or bottom (a lamp post, a tripod's leg): as strongly just past the end, or as a fainter
@@ -110,6 +110,9 @@ class Segmenter {
   // across frames, and the candidates it found. The dark and light passes each own one, so they
   // can run at the same time; everything else they read (the grey frame, its reduced copy, the
   // kernels and tables) is written only before they start.
+  struct InkPixel {
+    int x, y, contrast;  // frame px; grey levels from the paper's estimate
+  };
   struct Pass {
     cv::Mat mask;                              // ink of this polarity, frame-sized
     cv::Mat closed, flat, level_small, level;  // threshold's background estimate
@@ -122,6 +125,7 @@ class Segmenter {
     std::vector<std::array<int, 4>> bounds;
     std::vector<int> run_top;    // erase_ruled_lines: per column, the top row of the open ink run
     std::vector<double> ridges;  // faint_continuation's per-row ridge heights
+    std::vector<InkPixel> faint_pixels;  // erase_faint_ink: one wide piece's ink
     std::vector<Candidate> found;
   };
 
