@@ -67,13 +67,7 @@ constexpr int pair_max_offset = 22;
 // network which never saw one calls "1" with full confidence. Proportions in shares of the
 // figure's height; drawn on a canvas this tall, then shrunk to a camera's size and blurred.
 constexpr int figure_canvas_h = 160;
-constexpr int figure_canvas_w = 224;  // room for two people side by side
-// Some people are seen from the side (shoulders and hips as narrow as the body is deep, the arms
-// over the body), some walk in pairs: one person partly in front of another, as one blob.
-constexpr float figure_side_view_share = 0.35f;
-constexpr float figure_pair_share = 0.2f;
-constexpr float figure_pair_min_apart = 0.12f;  // shares of the figure's height between the two
-constexpr float figure_pair_max_apart = 0.4f;
+constexpr int figure_canvas_w = 128;
 constexpr float figure_min_camera_h = 24.0f;  // pixels tall in the simulated camera frame
 constexpr float figure_max_camera_h = 140.0f;
 constexpr float figure_max_degrees = 6.0f;
@@ -247,23 +241,20 @@ cv::Point point(float x, float y) {
   return {static_cast<int>(std::lround(x)), static_cast<int>(std::lround(y))};
 }
 
-// One standing or walking person, white on black, centred at cx and `height` tall from the
-// canvas's top margin: head, torso (sometimes a coat's flare), two legs with a stride, two
-// swinging arms, sometimes a bag; sometimes one part missing (pale clothes the segmenter does not
-// see as ink). Seen from the front or from the side.
-void draw_figure(cv::Mat& canvas, Random& random, float cx, float height) {
-  const float h = height * 0.9f;
+// One standing or walking person, white on black: head, torso (sometimes a coat's flare), two
+// legs with a stride, two swinging arms, sometimes a bag; sometimes the lower part hidden or one
+// part missing (pale clothes the segmenter does not see as ink).
+void draw_figure(cv::Mat& canvas, Random& random) {
+  canvas.setTo(0);
+  const float h = static_cast<float>(figure_canvas_h) * 0.9f;
+  const float cx = static_cast<float>(figure_canvas_w) / 2.0f;
   const float top = static_cast<float>(figure_canvas_h) * 0.05f;
-  const bool side_view = random.chance(figure_side_view_share);
   const float head_r = h * random.uniform(0.055f, 0.085f);
   const float neck_y = top + 2.0f * head_r;
   const float hip_y = neck_y + h * random.uniform(0.28f, 0.38f);
   const float foot_y = top + h;
-  // Half widths.
-  const float shoulder_w =
-      side_view ? h * random.uniform(0.05f, 0.08f) : h * random.uniform(0.09f, 0.15f);
-  const float hip_w =
-      side_view ? h * random.uniform(0.04f, 0.06f) : h * random.uniform(0.06f, 0.1f);
+  const float shoulder_w = h * random.uniform(0.09f, 0.15f);  // half widths
+  const float hip_w = h * random.uniform(0.06f, 0.1f);
   const float lean = random.uniform(-0.08f, 0.08f) * h;  // head ahead of the feet when walking
   const bool pale_top = random.chance(0.1f), pale_legs = !pale_top && random.chance(0.1f);
 
@@ -304,6 +295,10 @@ void draw_figure(cv::Mat& canvas, Random& random, float cx, float height) {
                cv::LINE_AA);
     }
   }
+  if (random.chance(0.15f)) {  // the lower part hidden behind something
+    const int hidden = static_cast<int>(h * random.uniform(0.1f, 0.35f));
+    canvas(cv::Rect(0, canvas.rows - hidden, canvas.cols, hidden)).setTo(0);
+  }
 }
 
 // Figures as a camera sees them: shrunk to 24-140 px tall (blurred as a lens and the shrinking
@@ -313,20 +308,7 @@ void draw_figures(int count, Random& random, Crops& out) {
   cv::Mat canvas(figure_canvas_h, figure_canvas_w, CV_8UC1), turned, small;
   for (long tries = 0; static_cast<int>(out.size()) < count && tries < 10L * count + 1000;
        ++tries) {
-    canvas.setTo(0);
-    const float h = static_cast<float>(figure_canvas_h);
-    const float cx = static_cast<float>(figure_canvas_w) / 2.0f;
-    if (random.chance(figure_pair_share)) {
-      const float apart = h * random.uniform(figure_pair_min_apart, figure_pair_max_apart);
-      draw_figure(canvas, random, cx - apart / 2.0f, h * random.uniform(0.85f, 1.0f));
-      draw_figure(canvas, random, cx + apart / 2.0f, h * random.uniform(0.85f, 1.0f));
-    } else {
-      draw_figure(canvas, random, cx, h);
-    }
-    if (random.chance(0.15f)) {  // the lower part hidden behind something
-      const int hidden = static_cast<int>(0.9f * h * random.uniform(0.1f, 0.35f));
-      canvas(cv::Rect(0, canvas.rows - hidden, canvas.cols, hidden)).setTo(0);
-    }
+    draw_figure(canvas, random);
     const double degrees = random.uniform(-figure_max_degrees, figure_max_degrees);
     const cv::Mat turn = cv::getRotationMatrix2D(
         cv::Point2f(figure_canvas_w / 2.0f, figure_canvas_h / 2.0f), degrees, 1.0);
