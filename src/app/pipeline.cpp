@@ -65,12 +65,35 @@ FrameResult Pipeline::finish(const FrameAnalyser& analysed, std::int64_t index, 
   FrameResult result;
   result.frame = index;
   result.time_ms = time_ms;
-  if (!analysed.boxes().empty()) {
-    result.digits = vision::decide(analysed.boxes(), analysed.inked(), settings_.decision);
+  if (read_whole) {
+    if (!analysed.boxes().empty()) {
+      result.digits = vision::decide(analysed.boxes(), analysed.inked(), settings_.decision);
+    }
+  } else {
+    result.digits = track(analysed);
   }
-  if (!read_whole) result.digits = tracker_.update(std::move(result.digits));
   result.numbers = vision::read_numbers(result.digits, settings_.reader);
   return result;
+}
+
+std::vector<vision::Detection> Pipeline::track(const FrameAnalyser& analysed) {
+  // Rejected candidates are tracked too, and the decision is taken again on each track's
+  // evidence: a person read as a "1" in one frame among frames that say "not a digit" stays
+  // not a digit, and a digit blurred in one frame stays a digit.
+  vision::DecisionOptions every_candidate = settings_.decision;
+  every_candidate.keep_rejected = true;
+  std::vector<vision::Detection> digits =
+      tracker_.update(analysed.boxes().empty()
+                          ? std::vector<vision::Detection>{}
+                          : vision::decide(analysed.boxes(), analysed.inked(), every_candidate));
+  for (vision::Detection& d : digits) {
+    // Written as "not at least" so a NaN confidence is rejected too.
+    if (!(d.confidence >= settings_.decision.reject_threshold)) d.label = -1;
+  }
+  if (!settings_.decision.keep_rejected) {
+    std::erase_if(digits, [](const vision::Detection& d) { return d.label < 0; });
+  }
+  return digits;
 }
 
 FrameResult Pipeline::process(const cv::Mat& frame, std::int64_t index, double time_ms) {

@@ -22,24 +22,26 @@ double iou(const cv::Rect& a, const cv::Rect& b) {
   return joined > 0.0 ? overlap / joined : 0.0;
 }
 
-// What one frame says about a detection. Hand-made or stub detections may carry no
+// What one frame says about a detection: its digit probabilities and, last, the rest of the
+// probability ("not a digit", or rejected). Hand-made or stub detections may carry no
 // probabilities; their label then counts with its confidence (or fully, without one), so the
 // evidence is never all zero.
-std::array<float, digit_classes> frame_evidence(const Detection& detection) {
-  std::array<float, digit_classes> evidence = detection.probabilities;
+Evidence frame_evidence(const Detection& detection) {
+  Evidence evidence{};
+  std::copy(detection.probabilities.begin(), detection.probabilities.end(), evidence.begin());
   const float total = std::accumulate(evidence.begin(), evidence.end(), 0.0f);
-  if (total > 0.0f) return evidence;
-  evidence[static_cast<std::size_t>(detection.label)] =
-      detection.confidence > 0.0f ? detection.confidence : 1.0f;
+  if (total > 0.0f) {
+    evidence[not_a_digit] = std::max(0.0f, 1.0f - total);
+    return evidence;
+  }
+  const bool digit = detection.label >= 0 && detection.label < digit_classes;
+  evidence[digit ? static_cast<std::size_t>(detection.label) : not_a_digit] =
+      digit && detection.confidence > 0.0f ? detection.confidence : 1.0f;
   return evidence;
 }
 
-int leading_class(const std::array<float, digit_classes>& evidence) {
+int leading_class(const Evidence& evidence) {
   return static_cast<int>(std::max_element(evidence.begin(), evidence.end()) - evidence.begin());
-}
-
-bool is_digit(const Detection& detection) {
-  return detection.label >= 0 && detection.label < digit_classes;
 }
 
 }  // namespace
@@ -57,7 +59,6 @@ std::vector<Detection> Tracker::update(std::vector<Detection> detections) {
   std::vector<Match> candidates;
   for (std::size_t t = 0; t < tracks_.size(); ++t) {
     for (std::size_t d = 0; d < detections.size(); ++d) {
-      if (!is_digit(detections[d])) continue;
       const double overlap = iou(tracks_[t].box, detections[d].box);
       if (overlap >= options_.min_iou && overlap > 0.0) candidates.push_back({overlap, t, d});
     }
@@ -75,7 +76,7 @@ std::vector<Detection> Tracker::update(std::vector<Detection> detections) {
   // Folds the frame into the track's evidence, lets the label switch only past the margin, and
   // reports the track's view back on the detection.
   const auto observe = [this](Track& track, Detection& detection) {
-    const std::array<float, digit_classes> now = frame_evidence(detection);
+    const Evidence now = frame_evidence(detection);
     for (std::size_t c = 0; c < now.size(); ++c) {
       track.evidence[c] = options_.evidence_decay * track.evidence[c] + now[c];
     }
@@ -92,12 +93,16 @@ std::vector<Detection> Tracker::update(std::vector<Detection> detections) {
       if (lead > options_.switch_margin * total) track.label = leader;
     }
 
-    // Normalised evidence: steady from frame to frame, and still summing to 1.
-    for (std::size_t c = 0; c < now.size(); ++c) {
+    // Normalised evidence: steady from frame to frame, and with "not a digit" still summing to 1.
+    for (std::size_t c = 0; c < detection.probabilities.size(); ++c) {
       detection.probabilities[c] = track.evidence[c] / total;
     }
-    detection.label = track.label;
-    detection.confidence = detection.probabilities[static_cast<std::size_t>(track.label)];
+    const bool digit = track.label < digit_classes;
+    detection.label = digit ? track.label : -1;
+    // A track that is not a digit reports how close its best digit came, as decide() does.
+    detection.confidence =
+        digit ? detection.probabilities[static_cast<std::size_t>(track.label)]
+              : *std::max_element(detection.probabilities.begin(), detection.probabilities.end());
     detection.track = track.id;
   };
 
@@ -119,10 +124,6 @@ std::vector<Detection> Tracker::update(std::vector<Detection> detections) {
 
   for (std::size_t d = 0; d < detections.size(); ++d) {
     Detection& detection = detections[d];
-    if (!is_digit(detection)) {
-      detection.track = -1;  // rejected candidates pass through untracked
-      continue;
-    }
     if (detection_used[d]) continue;
     Track track;
     track.id = next_id_++;

@@ -103,6 +103,9 @@ class Pipeline {
   // decide -> track -> read on what an analyser found; a photo read whole is not tracked.
   FrameResult finish(const FrameAnalyser& analysed, std::int64_t index, double time_ms,
                      bool read_whole = false);
+  // Every candidate decided, tracked and decided again on its track's evidence; the rejected
+  // ones are dropped unless the settings keep them.
+  std::vector<vision::Detection> track(const FrameAnalyser& analysed);
 
   // An analyser beside the pipeline's own, for frames side by side, with the classifier it uses.
   struct SideAnalyser {

@@ -1,17 +1,24 @@
 #pragma once
 // Links detections across frames so a digit held steady keeps one id and one label.
-//   update(detections of frame t) -> the same detections with `track` set and, where a track's
-//   accumulated evidence says so, `label` and `confidence` replaced by the track's.
+//   update(detections of frame t, rejected ones with label -1 included) -> the same detections
+//   with `track` set and `label`, `confidence` and `probabilities` replaced by the track's.
 // Matching: greedy by IoU (highest first) between this frame's boxes and each live track's last
-// box. Evidence: per track, an exponentially decaying sum of the calibrated probabilities; the
-// track's label changes only when another class leads by a margin (hysteresis), so one noisy
-// frame does not flip it. Tracks unseen for max_missed frames end. Ids are never reused.
+// box. Evidence: per track, an exponentially decaying sum of the calibrated probabilities, with
+// what they leave ("not a digit") as an eleventh class; the track's label changes only when
+// another class leads by a margin (hysteresis), so one noisy frame does not flip it: a digit
+// blurred in one frame stays that digit, and a person read as a "1" in one frame among frames
+// that say "not a digit" stays not a digit (label -1). Tracks unseen for max_missed frames end.
+// Ids are never reused.
 
 #include <vector>
 
 #include "digitcam/vision/decision.hpp"
 
 namespace digitcam::vision {
+
+// A track's evidence: the ten digits, then "not a digit".
+using Evidence = std::array<float, digit_classes + 1>;
+inline constexpr std::size_t not_a_digit = digit_classes;
 
 struct TrackerOptions {
   double min_iou = 0.3;         // a detection continues a track when their boxes overlap this much
@@ -30,7 +37,7 @@ class Tracker {
   struct Track {
     int id = 0;
     cv::Rect box;
-    std::array<float, digit_classes> evidence{};
+    Evidence evidence{};
     int label = -1;
     int missed = 0;
   };
