@@ -18,78 +18,78 @@ namespace {
 
 // Recipe constants. Sizes are shares of the frame's shorter side or of a digit's height, so they
 // hold at any resolution.
-constexpr double working_short_side = 240.0;   // the background is estimated at about this
-                                               // shorter side: it varies slowly, and 240 px keeps
-                                               // the closing cheap at any frame size ...
-constexpr int working_factor_least = 2;        // ... and at half size at most, so averaging 2x2
-                                               // pixels tames sensor noise before the closing
-                                               // takes its maximum
-constexpr int step_window = 5;                 // working px over which a jump of the background
-constexpr int step_share_numerator = 1;        // by more than a third of its brighter side is a
-constexpr int step_share_denominator = 3;      // step (an edge), not a gradient of the light
-constexpr int background_smoothing = 3;        // Gaussian blur (working px) over the noise before
-                                               // the closing and its plateaus after
-constexpr double speck_share = 0.5;            // components smaller than this share of the least
-                                               // digit height in both directions are specks
-constexpr double merge_overlap = 0.6;          // pieces of one digit share at least this much of
-                                               // the narrower one's width ...
-constexpr double merge_gap = 0.25;             // ... and lie at most this share of the taller one's
-                                               // height apart vertically ...
-constexpr double merge_piece_height = 0.6;     // ... and when apart, the smaller is at most this
-                                               // share of the taller's height (the bar of a 5, not
-                                               // the digit in the next row)
-constexpr double merge_area_growth = 3.0;      // ... and their union's box is at most this
-                                               // multiple of the bigger box ...
-constexpr double merge_height_growth = 1.4;    // ... and this multiple of the taller one's height
-                                               // (a 5's detached bar adds a fifth; a digit in
-                                               // the next row, or a thumb below, doubles it)
-constexpr double line_min_length = 3.0;        // flat ink chained over this many least digit
-                                               // heights is a ruled line (a digit's bar is as
-                                               // long only on a digit so big that its strokes
-                                               // are too thick to be flat)
-constexpr double line_thin_share = 0.5;        // "flat": a vertical run of ink at most this share
-                                               // of the least digit height
-constexpr double row_tolerance = 0.5;          // centres within this share of a row's height
-                                               // belong to that row
-constexpr double contained_share = 0.7;        // a box with this share of its area inside another
-                                               // box lies inside it (a hole, a gap)
-constexpr double surround_share = 0.15;        // ring around a box, as a share of its height,
-                                               // where the paper's grey is read
-constexpr double ring_low_quantile = 0.2;      // the paper's spread around a box is read
-constexpr double ring_high_quantile = 0.8;     // between these quantiles, so a neighbour's stroke
-                                               // crossing a fifth of the ring does not count
-constexpr double tilted_reading_weight = 2.0;  // the paper's spread read with the light's tilt
-                                               // taken out counts this many times
-constexpr double stroke_end_gap = 0.5;         // a stroke's end is looked past by this many
-                                               // stroke widths (at least 2 px, past camera blur)
-constexpr double upright_aspect = 0.4;         // width / height below this: a lone upright
-                                               // stroke (a 1), the only digit a pole resembles
-constexpr double stroke_end_share = 0.5;       // a piece whose ink at its top or bottom edge
-                                               // mostly carries on past it is part of something
-                                               // longer (a pole, a tripod's leg), not a digit
-constexpr double continuation_length = 0.5;    // past an upright stroke's end, its axis is
-                                               // followed for this share of its height: a pole
-                                               // seen through a gap carries on at least that far,
-                                               // and the median over these rows ignores a
-                                               // neighbour's stroke crossing fewer than half
-constexpr int continuation_min_rows = 3;       // fewer rows before the frame's edge: unknown
-constexpr double continuation_share = 0.2;     // a ridge along that axis standing out from both
-                                               // sides by this share of the stroke's contrast
-                                               // (median over the rows) is the same object
-                                               // carrying on. Held-in measurement: the 451 boxes
-                                               // of written 1s that reach the check in 12
-                                               // make_samples clips over Megamind.avi and
-                                               // tree.avi (seeds 1-8 and 11-14) score at most
-                                               // 0.117 (99th percentile 0.115) on the strongest
-                                               // line beside the axis, paper texture and camera
-                                               // blur; 0.2 leaves them 1.7x
-constexpr double strong_ink_share = 0.1;       // erase_faint_ink: a wide piece's strong ink is its
-                                               // most contrasted tenth (a pen's strokes crossing a
-                                               // line are a fair share of the piece) ...
-constexpr double faint_ink_share = 0.5;        // ... and ink under half its contrast is a printed
-                                               // line's, not the pen's
-constexpr int dark_median = 128;               // a tie in polarity goes to light ink on a frame
-                                               // whose median grey is below this
+constexpr double working_short_side = 240.0;  // the background is estimated at about this
+                                              // shorter side: it varies slowly, and 240 px keeps
+                                              // the closing cheap at any frame size ...
+constexpr int working_factor_least = 2;       // ... and at half size at most, so averaging 2x2
+                                              // pixels tames sensor noise before the closing
+                                              // takes its maximum
+constexpr int step_window = 5;                // working px over which a jump of the background
+constexpr int step_share_numerator = 1;       // by more than a third of its brighter side is a
+constexpr int step_share_denominator = 3;     // step (an edge), not a gradient of the light
+constexpr int background_smoothing = 3;       // Gaussian blur (working px) over the noise before
+                                              // the closing and its plateaus after
+constexpr double speck_share = 0.5;           // components smaller than this share of the least
+                                              // digit height in both directions are specks
+constexpr double merge_overlap = 0.6;         // pieces of one digit share at least this much of
+                                              // the narrower one's width ...
+constexpr double merge_gap = 0.25;            // ... and lie at most this share of the taller one's
+                                              // height apart vertically ...
+constexpr double merge_piece_height = 0.6;    // ... and when apart, the smaller is at most this
+                                              // share of the taller's height (the bar of a 5, not
+                                              // the digit in the next row)
+constexpr double merge_area_growth = 3.0;     // ... and their union's box is at most this
+                                              // multiple of the bigger box ...
+constexpr double merge_height_growth = 1.4;   // ... and this multiple of the taller one's height
+                                              // (a 5's detached bar adds a fifth; a digit in
+                                              // the next row, or a thumb below, doubles it)
+constexpr double line_min_length = 3.0;       // flat ink chained over this many least digit
+                                              // heights is a ruled line (a digit's bar is as
+                                              // long only on a digit so big that its strokes
+                                              // are too thick to be flat)
+constexpr double line_thin_share = 0.5;       // "flat": a vertical run of ink at most this share
+                                              // of the least digit height
+constexpr double row_tolerance = 0.5;         // centres within this share of a row's height
+                                              // belong to that row
+constexpr double contained_share = 0.7;       // a box with this share of its area inside another
+                                              // box lies inside it (a hole, a gap)
+constexpr double surround_share = 0.15;       // ring around a box, as a share of its height,
+                                              // where the paper's grey is read
+constexpr double ring_low_quantile = 0.2;     // the paper's spread around a box is read
+constexpr double ring_high_quantile = 0.8;    // between these quantiles, so a neighbour's stroke
+                                              // crossing a fifth of the ring does not count
+constexpr double untilted_weight = 2.0;       // the paper's spread read with the light's tilt
+                                              // taken out counts this many times
+constexpr double stroke_end_gap = 0.5;        // a stroke's end is looked past by this many
+                                              // stroke widths (at least 2 px, past camera blur)
+constexpr double upright_aspect = 0.4;        // width / height below this: a lone upright
+                                              // stroke (a 1), the only digit a pole resembles
+constexpr double stroke_end_share = 0.5;      // a piece whose ink at its top or bottom edge
+                                              // mostly carries on past it is part of something
+                                              // longer (a pole, a tripod's leg), not a digit
+constexpr double continuation_length = 0.5;   // past an upright stroke's end, its axis is
+                                              // followed for this share of its height: a pole
+                                              // seen through a gap carries on at least that far,
+                                              // and the median over these rows ignores a
+                                              // neighbour's stroke crossing fewer than half
+constexpr int continuation_min_rows = 3;      // fewer rows before the frame's edge: unknown
+constexpr double continuation_share = 0.2;    // a ridge along that axis standing out from both
+                                              // sides by this share of the stroke's contrast
+                                              // (median over the rows) is the same object
+                                              // carrying on. Held-in measurement: the 451 boxes
+                                              // of written 1s that reach the check in 12
+                                              // make_samples clips over Megamind.avi and
+                                              // tree.avi (seeds 1-8 and 11-14) score at most
+                                              // 0.117 (99th percentile 0.115) on the strongest
+                                              // line beside the axis, paper texture and camera
+                                              // blur; 0.2 leaves them 1.7x
+constexpr double strong_ink_share = 0.1;      // erase_faint_ink: a wide piece's strong ink is its
+                                              // most contrasted tenth (a pen's strokes crossing a
+                                              // line are a fair share of the piece) ...
+constexpr double faint_ink_share = 0.5;       // ... and ink under half its contrast is a printed
+                                              // line's, not the pen's
+constexpr int dark_median = 128;              // a tie in polarity goes to light ink on a frame
+                                              // whose median grey is below this
 
 int odd_at_least_3(double size) {
   const int n = std::max(3, static_cast<int>(std::lround(size)));
@@ -384,9 +384,9 @@ bool Segmenter::on_even_paper(const cv::Rect& box, double ink_mean, bool dark_in
   const double contrast = dark_ink ? paper.median - ink_mean : ink_mean - paper.median;
   const double wanted = std::max(o.threshold_offset, o.relative_contrast * paper.median);
   if (contrast < wanted) return false;
-  const double most_spread = o.max_paper_variation * contrast;
+  const double most_spread = o.max_paper_variation * std::max(contrast, 1.0);
   return paper.spread <= most_spread ||
-         tilted_reading_weight * untilted_spread(gray_, box, pad, dark_ink) <= most_spread;
+         untilted_weight * untilted_spread(gray_, box, pad, dark_ink) <= most_spread;
 }
 
 // A written digit's strokes end on paper: a little way past the ink that touches the top or the
