@@ -62,8 +62,8 @@ struct SegmenterOptions {
   // textured scene (walls, grass, leaves) fails this; pen on a card stays far below it.
   double max_paper_variation = 0.5;
   // Erase ruled lines (notebook paper) that digits are written across, so those digits stand
-  // apart: the faint ink of pieces too wide for a digit, then long flat runs of ink. Reads 9 of
-  // the 10 digits of samples/stills/card_ruled_shadow.png (none without it). Off by default: it
+  // apart: the faint ink of pieces too wide for a digit, then long flat runs of ink. Reads all
+  // 10 digits of samples/stills/card_ruled_shadow.png (none without it). Off by default: it
   // costs every frame (samples/demo.avi end to end: 137 against 176 frames/s), and the
   // not-a-digit examples training cuts with the default segmenter would change.
   bool erase_ruled_lines = false;
