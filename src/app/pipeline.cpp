@@ -86,13 +86,7 @@ std::vector<vision::Detection> Pipeline::track(const FrameAnalyser& analysed) {
       tracker_.update(analysed.boxes().empty()
                           ? std::vector<vision::Detection>{}
                           : vision::decide(analysed.boxes(), analysed.inked(), every_candidate));
-  for (vision::Detection& d : digits) {
-    // Written as "not at least" so a NaN confidence is rejected too.
-    if (!(d.confidence >= settings_.decision.reject_threshold)) d.label = -1;
-  }
-  if (!settings_.decision.keep_rejected) {
-    std::erase_if(digits, [](const vision::Detection& d) { return d.label < 0; });
-  }
+  vision::reject_unsure(digits, settings_.decision);
   return digits;
 }
 

@@ -52,22 +52,28 @@ std::vector<Detection> decide(const std::vector<cv::Rect>& boxes,
                                  ? prediction.confidence
                                  : prediction.probabilities[static_cast<std::size_t>(label)];
 
-    // Written as "not at least" so a NaN confidence is rejected too.
-    const bool rejected = !is_digit || !(confidence >= options.reject_threshold);
-    if (!rejected) {
+    if (is_digit) {
       detection.label = label;
       detection.confidence = confidence;
     } else {
-      if (!options.keep_rejected) continue;
-      // A rejected candidate still reports how close its best digit came, for overlays and
-      // threshold tuning.
-      detection.label = -1;
+      // Not a digit: how close its best digit came, for overlays and threshold tuning.
       detection.confidence =
           *std::max_element(detection.probabilities.begin(), detection.probabilities.end());
     }
     detections.push_back(detection);
   }
+  reject_unsure(detections, options);
   return detections;
+}
+
+void reject_unsure(std::vector<Detection>& detections, const DecisionOptions& options) {
+  for (Detection& d : detections) {
+    // Written as "not at least" so a NaN confidence is rejected too.
+    if (!(d.confidence >= options.reject_threshold)) d.label = -1;
+  }
+  if (!options.keep_rejected) {
+    std::erase_if(detections, [](const Detection& d) { return d.label < 0; });
+  }
 }
 
 }  // namespace digitcam::vision

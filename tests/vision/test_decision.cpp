@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <cstddef>
+#include <limits>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -117,4 +118,35 @@ TEST_CASE("decision: an 11-class model reads a digit that outweighs not-a-digit"
   REQUIRE(detections.size() == 1);
   CHECK(detections[0].label == 3);
   CHECK(detections[0].confidence == doctest::Approx(0.5f));
+}
+
+TEST_CASE("decision: reject_unsure marks what is below the threshold and drops it unless kept") {
+  const auto at = [](int label, float confidence) {
+    Detection d;
+    d.label = label;
+    d.confidence = confidence;
+    return d;
+  };
+  const std::vector<Detection> tracked{at(3, 0.9f), at(5, 0.4f), at(-1, 0.95f),
+                                       at(7, std::numeric_limits<float>::quiet_NaN())};
+  DecisionOptions options;
+  options.reject_threshold = 0.6f;
+
+  SUBCASE("dropped") {
+    std::vector<Detection> d = tracked;
+    reject_unsure(d, options);
+    REQUIRE(d.size() == 1);
+    CHECK(d[0].label == 3);
+  }
+  SUBCASE("kept with label -1, confidence as it was") {
+    options.keep_rejected = true;
+    std::vector<Detection> d = tracked;
+    reject_unsure(d, options);
+    REQUIRE(d.size() == 4);
+    CHECK(d[0].label == 3);
+    CHECK(d[1].label == -1);
+    CHECK(d[1].confidence == doctest::Approx(0.4f));
+    CHECK(d[2].label == -1);  // a track that is not a digit stays one, however sure
+    CHECK(d[3].label == -1);  // a NaN confidence is not at least the threshold
+  }
 }

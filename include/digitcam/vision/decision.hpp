@@ -33,4 +33,9 @@ std::vector<Detection> decide(const std::vector<cv::Rect>& boxes,
                               const std::vector<Prediction>& predictions,
                               const DecisionOptions& options);
 
+// The reject rule, for decide() and again after tracking (on each track's evidence): a detection
+// whose confidence is not at least the reject threshold (a NaN is not) gets label -1, its
+// confidence left as it is; rejected detections are then dropped unless keep_rejected.
+void reject_unsure(std::vector<Detection>& detections, const DecisionOptions& options);
+
 }  // namespace digitcam::vision
