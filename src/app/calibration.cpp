@@ -343,6 +343,7 @@ CalibrationFile read_calibration(const fs::path& path, const PipelineSettings& b
   r.read(trk, "max_missed", s.tracker.max_missed, 0, huge);
   r.read(trk, "evidence_decay", s.tracker.evidence_decay, 0, 1);
   r.read(trk, "switch_margin", s.tracker.switch_margin, 0, 1);
+  r.read(trk, "confirm_frames", s.tracker.confirm_frames, 1, huge);
   const auto rd = r.section("reader");
   r.read(rd, "max_gap", s.reader.max_gap, 0, huge);
   r.read(rd, "min_height_ratio", s.reader.min_height_ratio, 0, 1);
@@ -464,7 +465,8 @@ void save_calibration(const PipelineSettings& s, const fs::path& path,
         << "{"
         << "min_iou" << s.tracker.min_iou << "max_missed" << s.tracker.max_missed;
     out << "evidence_decay" << s.tracker.evidence_decay;
-    out << "switch_margin" << s.tracker.switch_margin << "}";
+    out << "switch_margin" << s.tracker.switch_margin;
+    out << "confirm_frames" << s.tracker.confirm_frames << "}";
     out << "reader"
         << "{"
         << "max_gap" << s.reader.max_gap;

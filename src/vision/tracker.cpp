@@ -51,6 +51,7 @@ Tracker::Tracker(TrackerOptions options) : options_(options) {}
 void Tracker::reset() {
   // next_id_ keeps counting: an id names one digit for the whole run, even across files.
   tracks_.clear();
+  first_frame_ = true;
 }
 
 std::vector<Detection> Tracker::update(std::vector<Detection> detections) {
@@ -82,6 +83,8 @@ std::vector<Detection> Tracker::update(std::vector<Detection> detections) {
     }
     track.box = detection.box;
     track.missed = 0;
+    ++track.seen;
+    track.confirmed = track.confirmed || track.seen >= options_.confirm_frames;
 
     const float total = std::accumulate(track.evidence.begin(), track.evidence.end(), 0.0f);
     const int leader = leading_class(track.evidence);
@@ -97,9 +100,9 @@ std::vector<Detection> Tracker::update(std::vector<Detection> detections) {
     for (std::size_t c = 0; c < detection.probabilities.size(); ++c) {
       detection.probabilities[c] = track.evidence[c] / total;
     }
-    const bool digit = track.label < digit_classes;
+    const bool digit = track.label < digit_classes && track.confirmed;
     detection.label = digit ? track.label : -1;
-    // A track that is not a digit reports how close its best digit came, as decide() does.
+    // A track that is not (yet) a digit reports how close its best digit came, as decide() does.
     detection.confidence =
         digit ? detection.probabilities[static_cast<std::size_t>(track.label)]
               : *std::max_element(detection.probabilities.begin(), detection.probabilities.end());
@@ -127,9 +130,11 @@ std::vector<Detection> Tracker::update(std::vector<Detection> detections) {
     if (detection_used[d]) continue;
     Track track;
     track.id = next_id_++;
+    track.confirmed = first_frame_;
     observe(track, detection);
     tracks_.push_back(track);
   }
+  first_frame_ = false;
   return detections;
 }
 

@@ -30,6 +30,7 @@ TEST_CASE("calibration: a written file reads back the same settings") {
   s.decision.temperature = 1.7f;
   s.decision.reject_threshold = 0.42f;
   s.tracker.max_missed = 9;
+  s.tracker.confirm_frames = 3;
   s.reader.max_gap = 0.9;
   s.match_stroke_width = false;
   s.segmenter.erase_ruled_lines = false;
@@ -41,6 +42,7 @@ TEST_CASE("calibration: a written file reads back the same settings") {
   CHECK(back.decision.temperature == doctest::Approx(1.7f));
   CHECK(back.decision.reject_threshold == doctest::Approx(0.42f));
   CHECK(back.tracker.max_missed == 9);
+  CHECK(back.tracker.confirm_frames == 3);
   CHECK(back.reader.max_gap == doctest::Approx(0.9));
   CHECK_FALSE(back.match_stroke_width);
   CHECK_FALSE(back.segmenter.erase_ruled_lines);
@@ -84,6 +86,7 @@ TEST_CASE("calibration: a value of the wrong type, or contradicting its pair, na
   fails_naming("segmentation:\n   polarity: 3\n", "segmentation.polarity");
   fails_naming("segmentation:\n   polarity: sideways\n", "segmentation.polarity");
   fails_naming("tracker:\n   max_missed: 2.5\n", "tracker.max_missed");
+  fails_naming("tracker:\n   confirm_frames: 0\n", "tracker.confirm_frames");
   fails_naming("normalization:\n   match_stroke_width: 2\n", "normalization.match_stroke_width");
   fails_naming("decision:\n   temperature: [1, 2]\n", "decision.temperature");
   fails_naming("segmentation:\n   min_fill: 0.9\n", "segmentation.min_fill");

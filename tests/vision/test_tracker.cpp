@@ -184,3 +184,38 @@ TEST_CASE("tracker: detections without probabilities still count for their label
   CHECK(out.track >= 0);
   CHECK(out.confidence == doctest::Approx(1.0f));
 }
+
+TEST_CASE("tracker: a digit that appears after the first frame is reported from its second") {
+  Tracker tracker;
+  tracker.update({digit(4, left_box)});
+
+  // A shape in the clutter that looks like a confident "1" for one frame only.
+  const std::vector<Detection> flash =
+      tracker.update({digit(4, left_box), digit(1, right_box, 1.0f)});
+  REQUIRE(flash.size() == 2);
+  CHECK(flash[0].label == 4);
+  CHECK(flash[1].label == -1);
+  CHECK(flash[1].track >= 0);
+  CHECK(flash[1].confidence == doctest::Approx(1.0f));  // how close it came, as for a rejection
+
+  // A written digit stays: seen again, it is confirmed and keeps its id.
+  const std::vector<Detection> again =
+      tracker.update({digit(4, left_box), digit(1, right_box, 1.0f)});
+  REQUIRE(again.size() == 2);
+  CHECK(again[1].label == 1);
+  CHECK(again[1].track == flash[1].track);
+
+  SUBCASE("the first frame after a reset has nothing to confirm against: reported at once") {
+    tracker.reset();
+    const std::vector<Detection> out = tracker.update({digit(7, right_box)});
+    REQUIRE(out.size() == 1);
+    CHECK(out[0].label == 7);
+  }
+  SUBCASE("confirm_frames = 1 reports every track at once") {
+    TrackerOptions options;
+    options.confirm_frames = 1;
+    Tracker eager(options);
+    eager.update({});
+    CHECK(eager.update({digit(3, left_box)})[0].label == 3);
+  }
+}

@@ -7,7 +7,12 @@
 // what they leave ("not a digit") as an eleventh class; the track's label changes only when
 // another class leads by a margin (hysteresis), so one noisy frame does not flip it: a digit
 // blurred in one frame stays that digit, and a person read as a "1" in one frame among frames
-// that say "not a digit" stays not a digit (label -1). Tracks unseen for max_missed frames end.
+// that say "not a digit" stays not a digit (label -1). A track is reported only once it is
+// confirmed, seen in confirm_frames frames (as multi-object trackers such as SORT do): a
+// camera's clutter throws up shapes that look like a digit for a single frame, a written digit
+// stays. Tracks already there in the first frame after a reset are confirmed at once, since
+// there is no earlier frame to confirm them against. Unconfirmed tracks report label -1 with
+// their best confidence, like a rejected candidate. Tracks unseen for max_missed frames end.
 // Ids are never reused.
 
 #include <vector>
@@ -25,6 +30,7 @@ struct TrackerOptions {
   int max_missed = 5;           // frames a track survives without a detection
   float evidence_decay = 0.7f;  // weight of the past evidence at each new frame
   float switch_margin = 0.15f;  // a new label must lead the current one by this share of evidence
+  int confirm_frames = 2;       // frames a track must be seen in before it is reported
 };
 
 class Tracker {
@@ -40,10 +46,13 @@ class Tracker {
     Evidence evidence{};
     int label = -1;
     int missed = 0;
+    int seen = 0;            // frames this track was seen in
+    bool confirmed = false;  // seen in confirm_frames frames, or there from the first frame
   };
   TrackerOptions options_;
   std::vector<Track> tracks_;
   int next_id_ = 0;
+  bool first_frame_ = true;  // no update since construction or reset()
 };
 
 }  // namespace digitcam::vision
