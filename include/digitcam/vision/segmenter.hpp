@@ -24,6 +24,7 @@
 // handed out in a Segmentation is never overwritten by later frames.
 
 #include <array>
+#include <optional>
 #include <vector>
 
 #include <opencv2/core.hpp>
@@ -132,14 +133,15 @@ class Segmenter {
   // Threshold mask of ink of one polarity: the background (closing for dark ink, opening for
   // light) estimated at reduced resolution, minus (plus) the contrast margin, brought back up.
   void threshold(bool dark_ink, Pass& pass) const;
-  // Whether ink of mean grey ink_mean in box differs enough from the paper in a ring around the
-  // box, and that paper is even compared with the contrast (relative_contrast,
-  // max_paper_variation). stands_on_paper measures ink_mean over one component's pixels.
-  bool on_even_paper(const cv::Rect& box, double ink_mean, bool dark_ink) const;
-  // Whether an upright stroke (ink: its mask at box; stroke: its mean width) ends on paper at
-  // both ends; true for every wider candidate.
+  // The paper's median grey in a ring around the box when ink of mean grey ink_mean in the box
+  // differs enough from it and that paper is even compared with the contrast (relative_contrast,
+  // max_paper_variation); nothing otherwise. stands_on_paper measures ink_mean over one
+  // component's pixels.
+  std::optional<int> even_paper_grey(const cv::Rect& box, double ink_mean, bool dark_ink) const;
+  // Whether an upright stroke (ink: its mask at box; stroke: its mean width; paper_grey: the
+  // paper's median grey around it) ends on paper at both ends; true for every wider candidate.
   bool strokes_end_on_paper(Pass& pass, const cv::Rect& box, const cv::Mat& ink, double ink_mean,
-                            double stroke) const;
+                            double stroke, int paper_grey) const;
   // An upright stroke's axis: where it ends (centre x and ink width at each end, in frame
   // pixels), the rows of those ends and the lean (x per row) between them.
   struct StrokeAxis {
