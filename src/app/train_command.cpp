@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -212,11 +213,14 @@ int train_command(const Arguments& args) {
       o, training, [&](const train::Progress& p) { progress(p); },
       [&](const train::EpochStats& e) {
         progress.end_line();
+        // Without a validation split (--validation 0) there is no validation figure to print.
+        const std::string validation = std::isnan(e.validation_accuracy)
+                                           ? std::string()
+                                           : "  validation " + percent(e.validation_accuracy);
         char line[200];
-        std::snprintf(line, sizeof line,
-                      "epoch %d/%d: loss %.4f  train %s  validation %s  %.1f s (%.0f img/s)",
+        std::snprintf(line, sizeof line, "epoch %d/%d: loss %.4f  train %s%s  %.1f s (%.0f img/s)",
                       e.epoch, o.epochs, e.train_loss, percent(e.train_accuracy).c_str(),
-                      percent(e.validation_accuracy).c_str(), e.seconds, e.images_per_second);
+                      validation.c_str(), e.seconds, e.images_per_second);
         std::cerr << line << '\n';
       });
 

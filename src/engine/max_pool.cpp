@@ -143,7 +143,14 @@ void MaxPool::forward(const Tensor& x, Tensor& y) {
                  y.data() + p * out_plane, out.h, out.w,
                  keep ? argmax_.data() + p * out_plane : nullptr);
     }
+    if (relu_before_) {
+      float* maxima = y.data() + begin * out_plane;
+      for (std::size_t i = 0; i < (end - begin) * out_plane; ++i) {
+        maxima[i] = std::max(maxima[i], 0.0f);
+      }
+    }
   });
+  y_ = &y;
 }
 
 void MaxPool::backward(const Tensor& dy, Tensor& dx) {
@@ -166,7 +173,13 @@ void MaxPool::backward(const Tensor& dy, Tensor& dx) {
       std::fill_n(d, in_plane, 0.0f);
       const float* g = dy.data() + p * out_plane;
       const std::int32_t* at = argmax_.data() + p * out_plane;
-      for (std::size_t i = 0; i < out_plane; ++i) d[at[i]] += g[i];
+      if (relu_before_) {
+        // As ReLU::backward: a blend, not a branch, on the (clamped) maximum.
+        const float* maxima = y_->data() + p * out_plane;
+        for (std::size_t i = 0; i < out_plane; ++i) d[at[i]] += maxima[i] > 0.0f ? g[i] : 0.0f;
+      } else {
+        for (std::size_t i = 0; i < out_plane; ++i) d[at[i]] += g[i];
+      }
     }
   });
 }

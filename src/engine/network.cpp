@@ -2,7 +2,9 @@
 
 #include <sstream>
 
+#include "digitcam/engine/activations.hpp"
 #include "digitcam/engine/error.hpp"
+#include "digitcam/engine/max_pool.hpp"
 
 namespace digitcam::engine {
 
@@ -18,13 +20,25 @@ std::uint64_t layer_seed(std::uint64_t seed, std::size_t index) {
 
 }  // namespace
 
-Network::Network(Shape input_item) : input_item_(input_item) { input_item_.n = 1; }
+Network::Network(Shape input_item) : input_item_(input_item) {
+  input_item_.n = 1;
+}
 
 void Network::add(std::unique_ptr<Layer> layer) {
   Shape in = output_shape(1);
   (void)layer->output_shape(in);  // throws when the layer does not fit what comes before
   layer->set_input_gradient(!layers_.empty());
+  // A ReLU's output read only by the MaxPool after it: the pool applies it to its four times
+  // smaller output instead (same values, same gradients), saving a pass over the larger tensor
+  // each way.
+  auto* pool = dynamic_cast<MaxPool*>(layer.get());
+  if (pool != nullptr && !layers_.empty() && dynamic_cast<ReLU*>(layers_.back().get()) != nullptr) {
+    pool->fold_relu_before(true);
+    pool->set_input_gradient(layers_.back()->input_gradient());
+    folded_.back() = 1;
+  }
   layers_.push_back(std::move(layer));
+  folded_.push_back(0);
   activations_.resize(layers_.size());
   const std::size_t index = layers_.size() - 1;
   for (auto& p : layers_.back()->params()) {
@@ -52,6 +66,7 @@ const Tensor& Network::forward(const Tensor& x) {
   input_ = &x;
   const Tensor* in = &x;
   for (std::size_t i = 0; i < layers_.size(); ++i) {
+    if (folded_[i]) continue;
     layers_[i]->forward(*in, activations_[i]);
     in = &activations_[i];
   }
@@ -60,11 +75,14 @@ const Tensor& Network::forward(const Tensor& x) {
 
 void Network::backward(const Tensor& dy) {
   if (input_ == nullptr) throw ShapeError("network: backward needs a forward pass first");
-  // Ping-pong between two gradient buffers: layer i reads one and writes the other.
+  // Ping-pong between two gradient buffers: each layer reads one and writes the other.
   const Tensor* upstream = &dy;
   Tensor* buffers[2] = {&gradient_a_, &gradient_b_};
+  std::size_t next = 0;
   for (std::size_t i = layers_.size(); i-- > 0;) {
-    Tensor* dx = buffers[i % 2];
+    if (folded_[i]) continue;
+    Tensor* dx = buffers[next];
+    next ^= 1;
     layers_[i]->backward(*upstream, *dx);
     upstream = dx;
   }
@@ -82,7 +100,9 @@ void Network::zero_gradients() {
   for (auto& p : params_) p.grad->zero();
 }
 
-std::vector<Param> Network::params() { return params_; }
+std::vector<Param> Network::params() {
+  return params_;
+}
 
 std::vector<Param> Network::buffers() {
   std::vector<Param> all;
@@ -105,8 +125,8 @@ std::string Network::summary() const {
   std::ostringstream out;
   Shape s = input_item_;
   const auto dims = [](const Shape& x) {
-    return "[N, " + std::to_string(x.c) + ", " + std::to_string(x.h) + ", " +
-           std::to_string(x.w) + "]";
+    return "[N, " + std::to_string(x.c) + ", " + std::to_string(x.h) + ", " + std::to_string(x.w) +
+           "]";
   };
   for (const auto& layer : layers_) {
     const Shape next = layer->output_shape(s);

@@ -119,6 +119,21 @@ TEST_CASE("cli: train writes the model, its card and the report; eval reads the 
   }
 }
 
+TEST_CASE("cli: train without a validation split prints no validation figure") {
+  TempFolder folder("cli-train-no-validation");
+  const auto r = run_digitcam(
+      "train --limit 600 --epochs 1 --batch 32 --augment none --validation 0 --no-negatives "
+      "--threads 2 --no-checkpoint --output '" +
+      (folder / "small.onnx").string() + "'");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  const auto epoch_line = r.err.find("epoch 1/1:");
+  REQUIRE(epoch_line != std::string::npos);
+  const std::string line = r.err.substr(epoch_line, r.err.find('\n', epoch_line) - epoch_line);
+  CHECK_MESSAGE(line.find("validation") == std::string::npos, line);
+  CHECK_MESSAGE(line.find("nan") == std::string::npos, line);
+  CHECK_MESSAGE(line.find("train ") != std::string::npos, line);
+}
+
 TEST_CASE("cli: an output folder that cannot be written fails before training starts") {
   const auto r = run_digitcam("train --limit 200 --epochs 1 --output /proc/digitcam/model.onnx");
   CHECK(r.exit_code == 3);

@@ -47,8 +47,8 @@ TEST_CASE("dense: hand-computed 3 -> 2 case over a batch of two") {
 
 TEST_CASE("dense: fast path equals the reference on odd shapes, 4-D inputs included") {
   const int cases[][5] = {// n, c, h, w (in = c*h*w), out
-                          {1, 1, 1, 1, 1},   {3, 7, 1, 1, 5},   {65, 300, 1, 1, 129},
-                          {2, 3, 4, 5, 10},  {64, 64, 5, 5, 128}, {1, 1600, 1, 1, 128}};
+                          {1, 1, 1, 1, 1},  {3, 7, 1, 1, 5},     {65, 300, 1, 1, 129},
+                          {2, 3, 4, 5, 10}, {64, 64, 5, 5, 128}, {1, 1600, 1, 1, 128}};
   std::uint64_t seed = 1;
   for (const auto& c : cases) {
     const Shape shape{c[0], c[1], c[2], c[3]};
@@ -64,9 +64,9 @@ TEST_CASE("dense: fast path equals the reference on odd shapes, 4-D inputs inclu
     int bad = 0;
     for (std::size_t i = 0; i < fast.size(); ++i) {
       if (std::abs(fast.data()[i] - slow.data()[i]) > tolerance && bad++ < 3) {
-        CHECK_MESSAGE(false, describe(in, out, shape, seed) << ": y[" << i << "] = "
-                                                            << fast.data()[i] << ", reference "
-                                                            << slow.data()[i]);
+        CHECK_MESSAGE(false, describe(in, out, shape, seed)
+                                 << ": y[" << i << "] = " << fast.data()[i] << ", reference "
+                                 << slow.data()[i]);
       }
     }
     CHECK_MESSAGE(bad == 0, describe(in, out, shape, seed) << ": " << bad << " elements differ");

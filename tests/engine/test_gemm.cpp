@@ -27,8 +27,8 @@ struct Case {
 std::string describe(const Case& t) {
   return "m " + std::to_string(t.m) + " n " + std::to_string(t.n) + " k " + std::to_string(t.k) +
          " trans_a " + std::to_string(t.ta == Transpose::yes) + " trans_b " +
-         std::to_string(t.tb == Transpose::yes) + " alpha " + std::to_string(t.alpha) +
-         " beta " + std::to_string(t.beta) + " pad " + std::to_string(t.pad) + " seed " +
+         std::to_string(t.tb == Transpose::yes) + " alpha " + std::to_string(t.alpha) + " beta " +
+         std::to_string(t.beta) + " pad " + std::to_string(t.pad) + " seed " +
          std::to_string(t.seed);
 }
 
@@ -77,9 +77,9 @@ void check_against_reference(const Case& t) {
   for (int i = 0; i < t.m; ++i) {
     for (int j = 0; j < t.n + t.pad; ++j) {
       const std::size_t at = static_cast<std::size_t>(i) * o.ldc + j;
-      const bool ok = j >= t.n ? fast[at] == o.c[at]  // padding columns stay untouched
-                               : std::abs(static_cast<double>(fast[at]) - slow[at]) <=
-                                     eps * scale[at] + 1e-30;
+      const bool ok =
+          j >= t.n ? fast[at] == o.c[at]  // padding columns stay untouched
+                   : std::abs(static_cast<double>(fast[at]) - slow[at]) <= eps * scale[at] + 1e-30;
       if (!ok && wrong++ < 3) {
         CHECK_MESSAGE(false, describe(t) << ": C(" << i << ", " << j << ") = " << fast[at]
                                          << ", reference " << slow[at] << ", was " << o.c[at]);
@@ -93,9 +93,9 @@ const Transpose both[] = {Transpose::no, Transpose::yes};
 
 // Shapes around the register tile (6x16), the k-block (384), the dot path's tile (2x4), lanes
 // (8) and k-block (1024), and the sizes the networks use.
-const int shapes[][3] = {{1, 1, 1},     {7, 13, 5},     {6, 16, 8},      {5, 17, 9},
-                         {12, 32, 17},  {65, 33, 129},  {13, 100, 385},  {64, 121, 288},
-                         {1, 128, 300}, {30, 1, 70},    {200, 47, 31},   {3, 9, 2500},
+const int shapes[][3] = {{1, 1, 1},     {7, 13, 5},     {6, 16, 8},     {5, 17, 9},
+                         {12, 32, 17},  {65, 33, 129},  {13, 100, 385}, {64, 121, 288},
+                         {1, 128, 300}, {30, 1, 70},    {200, 47, 31},  {3, 9, 2500},
                          {32, 9, 1100}, {2, 300, 1030}, {17, 15, 1031}, {16, 16, 16}};
 
 }  // namespace

@@ -1,7 +1,9 @@
 #include <doctest/doctest.h>
 
+#include <initializer_list>
 #include <limits>
 
+#include "digitcam/engine/activations.hpp"
 #include "digitcam/engine/error.hpp"
 #include "digitcam/engine/max_pool.hpp"
 #include "support/gradient_check.hpp"
@@ -101,4 +103,44 @@ TEST_CASE("max_pool: an input smaller than the window is a shape error") {
   Tensor x({1, 1, 2, 2}), y;
   CHECK_THROWS_AS(pool.forward(x, y), ShapeError);
   CHECK_THROWS_AS(MaxPool({0, 2, 2, 2, 0, 0, 0, 0}), ShapeError);
+}
+
+TEST_CASE("max_pool: with the ReLU before it folded in, it is bit for bit ReLU then MaxPool") {
+  const PoolGeometry cases[] = {PoolGeometry{}, PoolGeometry{3, 3, 2, 2, 1, 1, 1, 1}};
+  std::uint64_t seed = 11;
+  for (const auto& g : cases) {
+    for (Mode mode : {Mode::inference, Mode::training}) {
+      // Values around 0, with whole windows below it and exact zeros, where the ReLU decides.
+      Tensor x({2, 3, 8, 9});
+      test::fill_uniform(x, seed++);
+      for (std::size_t i = 0; i < x.size(); ++i) {
+        x.data()[i] = i % 7 == 0 ? 0.0f : x.data()[i] - (i % 36 < 12 ? 2.0f : 0.0f);
+      }
+      ReLU relu;
+      MaxPool pool(g), folded(g);
+      folded.fold_relu_before(true);
+      for (Layer* layer : std::initializer_list<Layer*>{&relu, &pool, &folded}) {
+        layer->set_mode(mode);
+      }
+      Tensor relu_out, expected, got;
+      relu.forward(x, relu_out);
+      pool.forward(relu_out, expected);
+      folded.forward(x, got);
+      REQUIRE(got.shape() == expected.shape());
+      for (std::size_t i = 0; i < got.size(); ++i) {
+        REQUIRE_MESSAGE(got.data()[i] == expected.data()[i], "forward element " << i);
+      }
+      if (mode != Mode::training) continue;
+      Tensor dy(expected.shape());
+      test::fill_uniform(dy, seed++);
+      Tensor pool_dx, expected_dx, got_dx;
+      pool.backward(dy, pool_dx);
+      relu.backward(pool_dx, expected_dx);
+      folded.backward(dy, got_dx);
+      REQUIRE(got_dx.shape() == expected_dx.shape());
+      for (std::size_t i = 0; i < got_dx.size(); ++i) {
+        REQUIRE_MESSAGE(got_dx.data()[i] == expected_dx.data()[i], "backward element " << i);
+      }
+    }
+  }
 }

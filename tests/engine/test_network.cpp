@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <vector>
+
 #include "digitcam/engine/activations.hpp"
 #include "digitcam/engine/batch_norm.hpp"
 #include "digitcam/engine/conv2d.hpp"
@@ -103,7 +105,8 @@ TEST_CASE("network: training steps are reproducible for a seed and across thread
       net.zero_gradients();
       net.backward(d);
       for (auto& p : net.params()) {
-        for (std::size_t i = 0; i < p.value->size(); ++i) p.value->data()[i] -= 0.1f * p.grad->data()[i];
+        for (std::size_t i = 0; i < p.value->size(); ++i)
+          p.value->data()[i] -= 0.1f * p.grad->data()[i];
       }
     }
     const Tensor& out = net.forward(x);
@@ -112,4 +115,47 @@ TEST_CASE("network: training steps are reproducible for a seed and across thread
   const auto one = train(1);
   CHECK(one == train(1));
   CHECK(one == train(2));
+}
+
+TEST_CASE(
+    "network: a ReLU folded into the MaxPool after it gives what every layer run in turn does") {
+  Network net = tiny_network();
+  Network by_hand = tiny_network();  // the same seed: the same weights
+  net.set_mode(Mode::training);
+  by_hand.set_mode(Mode::training);
+  REQUIRE(net.layers()[2]->kind() == "ReLU");  // still a layer of its own, and exported as one
+  Tensor x({4, 1, 8, 8});
+  test::fill_uniform(x, 21);
+  const Tensor& out = net.forward(x);
+
+  const auto layers = by_hand.layers();
+  std::vector<Tensor> activations(layers.size()), gradients(layers.size());
+  const Tensor* in = &x;
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    layers[i]->forward(*in, activations[i]);
+    in = &activations[i];
+  }
+  REQUIRE(out.shape() == activations.back().shape());
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    REQUIRE_MESSAGE(out.data()[i] == activations.back().data()[i], "output " << i);
+  }
+
+  Tensor dy(out.shape());
+  test::fill_uniform(dy, 22);
+  net.zero_gradients();
+  net.backward(dy);
+  by_hand.zero_gradients();
+  const Tensor* upstream = &dy;
+  for (std::size_t i = layers.size(); i-- > 0;) {
+    layers[i]->backward(*upstream, gradients[i]);
+    upstream = &gradients[i];
+  }
+  const auto folded_params = net.params(), hand_params = by_hand.params();
+  REQUIRE(folded_params.size() == hand_params.size());
+  for (std::size_t p = 0; p < folded_params.size(); ++p) {
+    for (std::size_t i = 0; i < folded_params[p].grad->size(); ++i) {
+      REQUIRE_MESSAGE(folded_params[p].grad->data()[i] == hand_params[p].grad->data()[i],
+                      folded_params[p].name << " element " << i);
+    }
+  }
 }

@@ -48,7 +48,10 @@ class Dropout : public Layer {
   Shape output_shape(const Shape& x) const override { return x; }
   void forward(const Tensor& x, Tensor& y) override;
   void backward(const Tensor& dy, Tensor& dx) override;
-  void initialize(std::uint64_t seed) override { seed_ = seed; calls_ = 0; }
+  void initialize(std::uint64_t seed) override {
+    seed_ = seed;
+    calls_ = 0;
+  }
 
   float rate() const { return rate_; }
 

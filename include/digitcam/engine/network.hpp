@@ -49,6 +49,9 @@ class Network {
  private:
   Shape input_item_;
   std::vector<std::unique_ptr<Layer>> layers_;
+  // Per layer: a ReLU folded into the MaxPool after it (MaxPool::fold_relu_before), skipped by
+  // forward and backward; it stays in layers() and in the exported graph.
+  std::vector<char> folded_;
   std::vector<Param> params_;  // gathered as layers are added, so training steps do not allocate
   std::vector<Tensor> activations_;
   Tensor gradient_a_, gradient_b_;

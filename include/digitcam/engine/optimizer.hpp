@@ -46,8 +46,8 @@ class Sgd : public Optimizer {
 // Adam; with decoupled = true it is AdamW (weight decay applied to the weights directly).
 class Adam : public Optimizer {
  public:
-  Adam(float weight_decay = 0.0f, bool decoupled = false, float beta1 = 0.9f,
-       float beta2 = 0.999f, float epsilon = 1e-8f);
+  Adam(float weight_decay = 0.0f, bool decoupled = false, float beta1 = 0.9f, float beta2 = 0.999f,
+       float epsilon = 1e-8f);
   std::string name() const override { return decoupled_ ? "adamw" : "adam"; }
   void step(std::span<const Param> params, float learning_rate) override;
 

@@ -18,13 +18,12 @@ struct Shape {
   int w = 0;
 
   std::size_t count() const {
-    return static_cast<std::size_t>(n) * static_cast<std::size_t>(c) *
-           static_cast<std::size_t>(h) * static_cast<std::size_t>(w);
+    return static_cast<std::size_t>(n) * static_cast<std::size_t>(c) * static_cast<std::size_t>(h) *
+           static_cast<std::size_t>(w);
   }
   // Elements of one item of the batch (C*H*W).
   std::size_t item_count() const {
-    return static_cast<std::size_t>(c) * static_cast<std::size_t>(h) *
-           static_cast<std::size_t>(w);
+    return static_cast<std::size_t>(c) * static_cast<std::size_t>(h) * static_cast<std::size_t>(w);
   }
   bool operator==(const Shape&) const = default;
   std::string str() const;  // "[N, C, H, W]"
