@@ -25,6 +25,13 @@ Tensor distinct_values(Shape s, std::uint64_t seed) {
   return x;
 }
 
+void require_bitwise_equal(const Tensor& got, const Tensor& expected, const char* pass) {
+  REQUIRE(got.shape() == expected.shape());
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    REQUIRE_MESSAGE(got.data()[i] == expected.data()[i], pass << " element " << i);
+  }
+}
+
 }  // namespace
 
 TEST_CASE("max_pool: hand-computed 2x2 stride 2 case") {
@@ -126,10 +133,7 @@ TEST_CASE("max_pool: with the ReLU before it folded in, it is bit for bit ReLU t
       relu.forward(x, relu_out);
       pool.forward(relu_out, expected);
       folded.forward(x, got);
-      REQUIRE(got.shape() == expected.shape());
-      for (std::size_t i = 0; i < got.size(); ++i) {
-        REQUIRE_MESSAGE(got.data()[i] == expected.data()[i], "forward element " << i);
-      }
+      require_bitwise_equal(got, expected, "forward");
       if (mode != Mode::training) continue;
       Tensor dy(expected.shape());
       test::fill_uniform(dy, seed++);
@@ -137,10 +141,7 @@ TEST_CASE("max_pool: with the ReLU before it folded in, it is bit for bit ReLU t
       pool.backward(dy, pool_dx);
       relu.backward(pool_dx, expected_dx);
       folded.backward(dy, got_dx);
-      REQUIRE(got_dx.shape() == expected_dx.shape());
-      for (std::size_t i = 0; i < got_dx.size(); ++i) {
-        REQUIRE_MESSAGE(got_dx.data()[i] == expected_dx.data()[i], "backward element " << i);
-      }
+      require_bitwise_equal(got_dx, expected_dx, "backward");
     }
   }
 }
