@@ -5,8 +5,8 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <initializer_list>
 #include <optional>
+#include <span>
 #include <string>
 #include <utility>
 
@@ -181,10 +181,12 @@ cv::Rect ring_side(const cv::Mat& gray, const cv::Rect& box, int pad, Side side)
   return part & cv::Rect(0, 0, gray.cols, gray.rows);
 }
 
+constexpr std::array<Side, 4> whole_ring{Side::above, Side::below, Side::left, Side::right};
+
 // Each pixel of the given sides of the ring goes to visit(x, y, grey, side).
 template <class Visit>
 void for_each_ring_pixel(const cv::Mat& gray, const cv::Rect& box, int pad,
-                         std::initializer_list<Side> sides, Visit&& visit) {
+                         std::span<const Side> sides, Visit&& visit) {
   for (const Side side : sides) {
     const cv::Rect part = ring_side(gray, box, pad, side);
     for (int y = part.y; y < part.y + part.height; ++y) {
@@ -204,11 +206,10 @@ struct Surround {
 Surround ring_levels(const cv::Mat& gray, const cv::Rect& box, int pad) {
   std::array<int, 256> histogram{};
   int count = 0;
-  for_each_ring_pixel(gray, box, pad, {Side::above, Side::below, Side::left, Side::right},
-                      [&](int, int, std::uint8_t grey, Side) {
-                        ++histogram[grey];
-                        ++count;
-                      });
+  for_each_ring_pixel(gray, box, pad, whole_ring, [&](int, int, std::uint8_t grey, Side) {
+    ++histogram[grey];
+    ++count;
+  });
   return {histogram_quantile(histogram, count, 0.5),
           histogram_quantile(histogram, count, ring_high_quantile) -
               histogram_quantile(histogram, count, ring_low_quantile)};
@@ -242,13 +243,13 @@ int untilted_spread(const cv::Mat& gray, const cv::Rect& box, int pad, bool dark
     std::array<Histogram, 2> sides{};
     std::array<int, 2> counts{};
     std::array<double, 2> middles{};  // along the axis between the two sides
-    for_each_ring_pixel(gray, box, pad, {from, to},
-                        [&](int x, int y, std::uint8_t grey, Side side) {
-                          const std::size_t i = side == to;
-                          ++sides[i][bin(grey, x, y, across, 0.0f)];
-                          ++counts[i];
-                          middles[i] += side == Side::left || side == Side::right ? x : y;
-                        });
+    const std::array<Side, 2> pair{from, to};
+    for_each_ring_pixel(gray, box, pad, pair, [&](int x, int y, std::uint8_t grey, Side side) {
+      const std::size_t i = side == to;
+      ++sides[i][bin(grey, x, y, across, 0.0f)];
+      ++counts[i];
+      middles[i] += side == Side::left || side == Side::right ? x : y;
+    });
     if (counts[0] == 0 || counts[1] == 0) return 0.0f;
     return static_cast<float>((histogram_quantile(sides[1], counts[1], paper_share) -
                                histogram_quantile(sides[0], counts[0], paper_share)) /
@@ -258,11 +259,10 @@ int untilted_spread(const cv::Mat& gray, const cv::Rect& box, int pad, bool dark
   const float down = tilt(Side::above, Side::below, across);
   Histogram levels{};
   int count = 0;
-  for_each_ring_pixel(gray, box, pad, {Side::above, Side::below, Side::left, Side::right},
-                      [&](int x, int y, std::uint8_t grey, Side) {
-                        ++levels[bin(grey, x, y, across, down)];
-                        ++count;
-                      });
+  for_each_ring_pixel(gray, box, pad, whole_ring, [&](int x, int y, std::uint8_t grey, Side) {
+    ++levels[bin(grey, x, y, across, down)];
+    ++count;
+  });
   return histogram_quantile(levels, count, ring_high_quantile) -
          histogram_quantile(levels, count, ring_low_quantile);
 }
