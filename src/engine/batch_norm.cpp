@@ -154,12 +154,7 @@ void BatchNorm::forward_inference(const Tensor& x, Tensor& y) {
       1, inference_values_per_chunk / std::max<std::size_t>(1, s.count() / channels_));
   parallel_for(static_cast<std::size_t>(channels_), grain, [&](std::size_t begin, std::size_t end) {
     for (std::size_t c = begin; c < end; ++c) {
-      const double inv_std =
-          1.0 / std::sqrt(static_cast<double>(running_var_.data()[c]) + epsilon_);
-      const double gamma = gamma_.data()[c];
-      const auto scale = static_cast<float>(gamma * inv_std);
-      const auto shift =
-          static_cast<float>(beta_.data()[c] - running_mean_.data()[c] * gamma * inv_std);
+      const auto [scale, shift] = channel_affine(c);
       for (int n = 0; n < s.n; ++n) {
         const float* __restrict in = x.item(n) + c * plane;
         float* __restrict out = y.item(n) + c * plane;
@@ -167,6 +162,24 @@ void BatchNorm::forward_inference(const Tensor& x, Tensor& y) {
       }
     }
   });
+}
+
+BatchNorm::Affine BatchNorm::channel_affine(std::size_t c) const {
+  const double inv_std = 1.0 / std::sqrt(static_cast<double>(running_var_.data()[c]) + epsilon_);
+  const double gamma = gamma_.data()[c];
+  return {static_cast<float>(gamma * inv_std),
+          static_cast<float>(beta_.data()[c] - running_mean_.data()[c] * gamma * inv_std)};
+}
+
+void BatchNorm::inference_affine(std::vector<float>& scale, std::vector<float>& shift) const {
+  const auto channels = static_cast<std::size_t>(channels_);
+  scale.resize(channels);
+  shift.resize(channels);
+  for (std::size_t c = 0; c < channels; ++c) {
+    const Affine a = channel_affine(c);
+    scale[c] = a.scale;
+    shift[c] = a.shift;
+  }
 }
 
 // x_hat and 1/sqrt(var + eps) from the running statistics, for backward after an inference

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <random>
 
@@ -238,6 +239,26 @@ constexpr int winograd_tiles_per_task = 128;
 // Largest row of tiles the transforms keep on the stack (outputs up to 256 px wide); wider
 // layers use im2col.
 constexpr int winograd_max_tiles_w = 128;
+// Tiles the transforms compute side by side, as one Lanes value.
+constexpr int winograd_lanes = 4;
+
+// Four floats as one value (GCC's vector extension): one SSE register on baseline x86-64.
+// The transforms' rows are a dozen tiles long, too short for the compiler's own vectorising
+// to pay off (it leaves them scalar). Loads and stores are unaligned.
+using Lanes = float __attribute__((vector_size(winograd_lanes * sizeof(float))));
+
+// Which lanes of two Lanes values __builtin_shuffle picks (0-3 the first's, 4-7 the second's).
+using Picks = std::int32_t __attribute__((vector_size(sizeof(Lanes))));
+
+inline Lanes load_lanes(const float* p) {
+  Lanes v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+inline void store_lanes(float* p, const Lanes& v) {
+  std::memcpy(p, &v, sizeof v);
+}
 
 bool winograd_applies(const Conv2DGeometry& g, const Dims& d) {
   return g.kernel_h == 3 && g.kernel_w == 3 && g.stride_h == 1 && g.stride_w == 1 &&
@@ -252,6 +273,12 @@ struct WinogradDims {
 // Rows [first, last) of a layer's tiles.
 struct TileRows {
   int first, last;
+};
+
+// Output channels [first, last).
+struct Channels {
+  int first, last;
+  int count() const { return last - first; }
 };
 
 WinogradDims winograd_dims(const Dims& d) {
@@ -281,55 +308,82 @@ void winograd_transform_weights(const float* w, int oc, int ic, float* u) {
   }
 }
 
-// v [16][IC][columns] for `items` items starting at x, of their tile rows `band`: column
+// v [16][IC][ldv] for `items` items starting at x, of their tile rows `band`: column
 // (item * tiles in the band + tile) holds B^T d B of that tile's 4x4 input patch d (zero outside
-// the image). Both passes of the separable transform run along whole rows of tiles, so the
-// loops vectorise across tiles.
+// the image). Each channel's input rows under the band are first copied once into `padded`,
+// zero-bordered and split into even and odd columns: a tile's patch starts on an even column,
+// so the row pass reads tile tx's four columns as even[tx], odd[tx], even[tx + 1], odd[tx + 1],
+// each a contiguous run across tiles. Both passes then run over whole groups of
+// winograd_lanes tiles, which vectorise without remainders; a group's lanes past the row's
+// last tile write into the next row's place (written after) or the slack of v's rows (ldv is
+// at least columns + winograd_lanes).
 void winograd_transform_input(const Dims& d, const WinogradDims& wd, const float* x, int items,
-                              float* v, int columns, TileRows band) {
+                              float* v, int ldv, TileRows band, Tensor& padded) {
   const int ic_count = d.g.in_channels;
-  const std::size_t position_stride = static_cast<std::size_t>(ic_count) * columns;
-  const int row_width = 2 * wd.tiles_w + 2;  // the input columns one row of tiles reads
-  float rows[4][2 * winograd_max_tiles_w + 2];
-  float q[4][2 * winograd_max_tiles_w + 2];  // B^T applied down each column of the 4 rows
+  const std::size_t position_stride = static_cast<std::size_t>(ic_count) * ldv;
+  const int band_tiles = band.last - band.first;
+  const int band_rows = 2 * band_tiles + 2;
+  const int grouped = (wd.tiles_w + winograd_lanes - 1) / winograd_lanes * winograd_lanes;
+  const int half = grouped + winograd_lanes;  // even (or odd) columns kept per row, with slack
+  const int row_width = 2 * wd.tiles_w + 2;   // the input columns one row of tiles reads
+  const int first_iy = 2 * band.first - d.g.pad_top;  // the input row of padded row 0
+  const int lo = std::min(d.g.pad_left, row_width);   // padded columns [lo, hi) are the image's
+  const int hi = std::min(row_width, d.g.pad_left + d.w);
+  padded.resize({1, 1, band_rows, 2 * half});  // row r: evens, then odds
+  constexpr int most = 2 * (winograd_max_tiles_w + 2 * winograd_lanes);
+  float natural[most];  // one input row
+  float q[4][most];     // B^T down 4 rows, evens then odds
   for (int item = 0; item < items; ++item) {
     for (int ic = 0; ic < ic_count; ++ic) {
       const float* plane = x + (static_cast<std::size_t>(item) * ic_count + ic) * d.in_plane();
-      float* out =
-          v + static_cast<std::size_t>(ic) * columns + item * (band.last - band.first) * wd.tiles_w;
-      for (int ty = band.first; ty < band.last; ++ty, out += wd.tiles_w) {
-        for (int r = 0; r < 4; ++r) {
-          const int iy = 2 * ty - d.g.pad_top + r;
-          float* row = rows[r];
-          if (iy < 0 || iy >= d.h) {
-            std::fill_n(row, row_width, 0.0f);
-            continue;
-          }
-          const float* in = plane + static_cast<std::ptrdiff_t>(iy) * d.w;
-          const int lo = std::min(d.g.pad_left, row_width);
-          const int hi = std::min(row_width, d.g.pad_left + d.w);
-          std::fill_n(row, lo, 0.0f);
-          for (int c = lo; c < hi; ++c) row[c] = in[c - d.g.pad_left];
-          std::fill_n(row + hi, row_width - hi, 0.0f);
+      float* rows = padded.data();
+      for (int r = 0; r < band_rows; ++r) {
+        float* even = rows + static_cast<std::ptrdiff_t>(r) * 2 * half;
+        float* odd = even + half;
+        const int iy = first_iy + r;
+        if (iy < 0 || iy >= d.h) {
+          zero_short(even, 2 * half);
+          continue;
         }
-        for (int c = 0; c < row_width; ++c) {
-          q[0][c] = rows[0][c] - rows[2][c];
-          q[1][c] = rows[1][c] + rows[2][c];
-          q[2][c] = rows[2][c] - rows[1][c];
-          q[3][c] = rows[1][c] - rows[3][c];
+        // The row in its own order first (zero-bordered), then split four pairs at a time.
+        zero_short(natural, 2 * half);
+        copy_short(plane + static_cast<std::ptrdiff_t>(iy) * d.w + (lo - d.g.pad_left),
+                   natural + lo, hi - lo);
+        for (int j = 0; j < half; j += winograd_lanes) {
+          const Lanes first = load_lanes(natural + 2 * j);
+          const Lanes second = load_lanes(natural + 2 * j + winograd_lanes);
+          store_lanes(even + j, __builtin_shuffle(first, second, Picks{0, 2, 4, 6}));
+          store_lanes(odd + j, __builtin_shuffle(first, second, Picks{1, 3, 5, 7}));
+        }
+      }
+      float* out = v + static_cast<std::size_t>(ic) * ldv + item * band_tiles * wd.tiles_w;
+      for (int ty = band.first; ty < band.last; ++ty, out += wd.tiles_w) {
+        const float* r0 = rows + static_cast<std::ptrdiff_t>(ty - band.first) * 4 * half;
+        const float* r1 = r0 + 2 * half;
+        const float* r2 = r1 + 2 * half;
+        const float* r3 = r2 + 2 * half;
+        for (int c = 0; c < 2 * half; c += winograd_lanes) {
+          const Lanes a = load_lanes(r0 + c), b = load_lanes(r1 + c), e = load_lanes(r2 + c),
+                      f = load_lanes(r3 + c);
+          store_lanes(q[0] + c, a - e);
+          store_lanes(q[1] + c, b + e);
+          store_lanes(q[2] + c, e - b);
+          store_lanes(q[3] + c, b - f);
         }
         for (int k = 0; k < 4; ++k) {
-          const float* qk = q[k];
-          float* v0 = out + (k * 4) * position_stride;
-          float* v1 = v0 + position_stride;
-          float* v2 = v1 + position_stride;
-          float* v3 = v2 + position_stride;
-          for (int tx = 0; tx < wd.tiles_w; ++tx) {
-            const float a = qk[2 * tx], b = qk[2 * tx + 1], c = qk[2 * tx + 2], e = qk[2 * tx + 3];
-            v0[tx] = a - c;
-            v1[tx] = b + c;
-            v2[tx] = c - b;
-            v3[tx] = b - e;
+          const float* __restrict even = q[k];
+          const float* __restrict odd = q[k] + half;
+          float* __restrict v0 = out + (k * 4) * position_stride;
+          float* __restrict v1 = v0 + position_stride;
+          float* __restrict v2 = v1 + position_stride;
+          float* __restrict v3 = v2 + position_stride;
+          for (int tx = 0; tx < grouped; tx += winograd_lanes) {
+            const Lanes a = load_lanes(even + tx), b = load_lanes(odd + tx),
+                        c = load_lanes(even + tx + 1), e = load_lanes(odd + tx + 1);
+            store_lanes(v0 + tx, a - c);
+            store_lanes(v1 + tx, b + c);
+            store_lanes(v2 + tx, c - b);
+            store_lanes(v3 + tx, b - e);
           }
         }
       }
@@ -337,47 +391,83 @@ void winograd_transform_input(const Dims& d, const WinogradDims& wd, const float
   }
 }
 
-// y (items from `y`) = A^T m A + bias for every tile in the tile rows `band`, clipped to the
-// output size; row by row of tiles like the input transform.
+// y (items from `y`) = A^T m A + bias for the output channels `channels` (m [16][channels]
+// [ldm]) and every tile in the tile rows `band`, clipped to the output size, then `after`
+// (when given); row by row of tiles like the input transform, in whole groups of
+// winograd_lanes tiles (the lanes past a row's last tile read the next row's products or the
+// slack of m's rows, ldm at least columns + winograd_lanes, and are dropped), the even and odd
+// output columns side by side and interleaved at the end.
 void winograd_transform_output(const Dims& d, const WinogradDims& wd, const float* m, int items,
-                               int columns, const float* bias, float* y, TileRows band) {
+                               int ldm, Channels channels, const float* bias,
+                               const ChannelEpilogue* after, float* y, TileRows band) {
   const int oc_count = d.g.out_channels;
-  const std::size_t position_stride = static_cast<std::size_t>(oc_count) * columns;
-  float s[2][4][winograd_max_tiles_w];  // A^T m: two output rows, four transform columns
-  float out_rows[2][2 * winograd_max_tiles_w];
+  const std::size_t position_stride = static_cast<std::size_t>(channels.count()) * ldm;
+  const int band_tiles = band.last - band.first;
+  const int grouped = (wd.tiles_w + winograd_lanes - 1) / winograd_lanes * winograd_lanes;
+  constexpr int most = winograd_max_tiles_w + winograd_lanes;
+  float s[2][4][most];  // A^T m: two output rows, four transform columns
+  float out_row[2 * most];
   for (int item = 0; item < items; ++item) {
-    for (int oc = 0; oc < oc_count; ++oc) {
+    for (int oc = channels.first; oc < channels.last; ++oc) {
       const float* in =
-          m + static_cast<std::size_t>(oc) * columns + item * (band.last - band.first) * wd.tiles_w;
+          m + static_cast<std::size_t>(oc - channels.first) * ldm + item * band_tiles * wd.tiles_w;
       float* plane = y + (static_cast<std::size_t>(item) * oc_count + oc) * d.plane;
-      const float b = bias[oc];
+      const float bias_oc = bias[oc];
       for (int ty = band.first; ty < band.last; ++ty, in += wd.tiles_w) {
         for (int c = 0; c < 4; ++c) {
-          const float* m0 = in + c * position_stride;
-          const float* m1 = in + (4 + c) * position_stride;
-          const float* m2 = in + (8 + c) * position_stride;
-          const float* m3 = in + (12 + c) * position_stride;
-          for (int tx = 0; tx < wd.tiles_w; ++tx) {
-            s[0][c][tx] = m0[tx] + m1[tx] + m2[tx];
-            s[1][c][tx] = m1[tx] - m2[tx] - m3[tx];
-          }
-        }
-        for (int r = 0; r < 2; ++r) {
-          for (int tx = 0; tx < wd.tiles_w; ++tx) {
-            out_rows[r][2 * tx] = s[r][0][tx] + s[r][1][tx] + s[r][2][tx] + b;
-            out_rows[r][2 * tx + 1] = s[r][1][tx] - s[r][2][tx] - s[r][3][tx] + b;
+          const float* __restrict m0 = in + c * position_stride;
+          const float* __restrict m1 = in + (4 + c) * position_stride;
+          const float* __restrict m2 = in + (8 + c) * position_stride;
+          const float* __restrict m3 = in + (12 + c) * position_stride;
+          for (int tx = 0; tx < grouped; tx += winograd_lanes) {
+            const Lanes a = load_lanes(m0 + tx), b = load_lanes(m1 + tx), c2 = load_lanes(m2 + tx),
+                        e = load_lanes(m3 + tx);
+            store_lanes(s[0][c] + tx, a + b + c2);
+            store_lanes(s[1][c] + tx, b - c2 - e);
           }
         }
         const int oy = 2 * ty;
         for (int r = 0; r < 2 && oy + r < d.oh; ++r) {
-          std::copy_n(out_rows[r], d.ow, plane + (oy + r) * d.ow);
+          for (int tx = 0; tx < grouped; tx += winograd_lanes) {
+            const Lanes s0 = load_lanes(s[r][0] + tx), s1 = load_lanes(s[r][1] + tx),
+                        s2 = load_lanes(s[r][2] + tx), s3 = load_lanes(s[r][3] + tx);
+            const Lanes even = s0 + s1 + s2 + bias_oc, odd = s1 - s2 - s3 + bias_oc;
+            store_lanes(out_row + 2 * tx, __builtin_shuffle(even, odd, Picks{0, 4, 1, 5}));
+            store_lanes(out_row + 2 * tx + winograd_lanes,
+                        __builtin_shuffle(even, odd, Picks{2, 6, 3, 7}));
+          }
+          if (after != nullptr) after->apply(oc, out_row, static_cast<std::size_t>(d.ow));
+          copy_short(out_row, plane + (oy + r) * d.ow, d.ow);
         }
       }
     }
   }
 }
 
+// How a batch-1 Winograd layer is shared among threads: bands of tile rows (every channel),
+// or parts of the output channels (every row); the one whose largest part runs fewer
+// micro-kernel tiles a position, rows on a tie (each thread then transforms only its rows of
+// the input, where a channel part transforms all of it).
+struct BatchOneSplit {
+  int rows_per_band;      // == tiles_h: not split by rows
+  int channels_per_part;  // == out_channels: not split by channels
+};
+
+BatchOneSplit batch_one_split(const WinogradDims& wd, int out_channels, int threads) {
+  const MicroTile tile = gemm_micro_tile();
+  const auto ceil_div = [](int a, int b) { return (a + b - 1) / b; };
+  const int rows_per_band = ceil_div(wd.tiles_h, threads);
+  const int by_rows =
+      ceil_div(rows_per_band * wd.tiles_w, tile.columns) * ceil_div(out_channels, tile.rows);
+  const int channels_per_part = ceil_div(ceil_div(out_channels, threads), tile.rows) * tile.rows;
+  const int by_channels =
+      ceil_div(wd.tiles(), tile.columns) * ceil_div(channels_per_part, tile.rows);
+  if (threads > 1 && by_channels < by_rows) return {wd.tiles_h, channels_per_part};
+  return {rows_per_band, out_channels};
+}
+
 struct WinogradBuffers {
+  Tensor padded;   // one channel's input rows under a band of tiles: zero-bordered, split
   Tensor input;    // [16][IC][columns]
   Tensor product;  // [16][OC][columns]
 };
@@ -436,13 +526,21 @@ void Conv2D::initialize(std::uint64_t seed) {
 }
 
 void Conv2D::forward(const Tensor& x, Tensor& y) {
+  forward_with(x, y, nullptr);
+}
+
+void Conv2D::forward_then(const Tensor& x, Tensor& y, const ChannelEpilogue& after) {
+  forward_with(x, y, after.empty() ? nullptr : &after);
+}
+
+void Conv2D::forward_with(const Tensor& x, Tensor& y, const ChannelEpilogue* after) {
   const Shape out = output_shape(x.shape());
   const Dims d = dims_of(geometry_, x.shape());
   const int oc = geometry_.out_channels;
   x_ = &x;
   y.resize(out);
   if (mode() == Mode::inference && winograd_applies(geometry_, d)) {
-    forward_winograd(x, y);
+    forward_winograd(x, y, after);
     return;
   }
 
@@ -455,6 +553,10 @@ void Conv2D::forward(const Tensor& x, Tensor& y) {
     for (int c = 0; c < oc; ++c) std::fill_n(y_item + c * d.plane, d.plane, bias_.data()[c]);
     gemm(packed_weights_, Transpose::no, d.plane, 1.0f, cols, d.plane, 1.0f, y_item, d.plane,
          gemm_threads);
+    if (after == nullptr) return;
+    for (int c = 0; c < oc; ++c) {
+      after->apply(c, y_item + c * d.plane, static_cast<std::size_t>(d.plane));
+    }
   };
   const int threads = available_threads();
   if (d.n < min_items_per_thread * threads) {
@@ -466,7 +568,7 @@ void Conv2D::forward(const Tensor& x, Tensor& y) {
   });
 }
 
-void Conv2D::forward_winograd(const Tensor& x, Tensor& y) {
+void Conv2D::forward_winograd(const Tensor& x, Tensor& y, const ChannelEpilogue* after) {
   const Dims d = dims_of(geometry_, x.shape());
   const WinogradDims wd = winograd_dims(d);
   const int ic = geometry_.in_channels, oc = geometry_.out_channels;
@@ -486,29 +588,46 @@ void Conv2D::forward_winograd(const Tensor& x, Tensor& y) {
     }
   }
 
-  // `items` items from x, their tile rows `band`: transformed, multiplied and transformed back
-  // into y by the calling thread. A column's products do not depend on the others, so every
-  // value comes out the same whichever items and rows share a call.
-  const auto run = [&](const float* x_items, int items, TileRows band, float* y_items) {
+  // `items` items from x, their tile rows `band`, output channels `channels`: transformed,
+  // multiplied and transformed back into y by the calling thread. An output value's products
+  // do not depend on the others, so every value comes out the same whichever items, rows and
+  // channels share a call.
+  const auto run = [&](const float* x_items, int items, TileRows band, Channels channels,
+                       float* y_items) {
     const int columns = items * (band.last - band.first) * wd.tiles_w;
+    const int ldv = columns + winograd_lanes;  // slack for the transforms' last group of tiles
     WinogradBuffers& buffers = winograd_buffers;
-    buffers.input.resize({winograd_positions, 1, ic, columns});
-    buffers.product.resize({winograd_positions, 1, oc, columns});
-    winograd_transform_input(d, wd, x_items, items, buffers.input.data(), columns, band);
+    buffers.input.resize({winograd_positions, 1, ic, ldv});
+    buffers.product.resize({winograd_positions, 1, channels.count(), ldv});
+    winograd_transform_input(d, wd, x_items, items, buffers.input.data(), ldv, band,
+                             buffers.padded);
     for (int p = 0; p < winograd_positions; ++p) {
-      gemm(winograd_weights_[p], Transpose::no, columns, 1.0f, buffers.input.item(p), columns, 0.0f,
-           buffers.product.item(p), columns, 1);
+      gemm_rows(winograd_weights_[p], channels.first, channels.count(), Transpose::no, columns,
+                1.0f, buffers.input.item(p), ldv, 0.0f, buffers.product.item(p), ldv, 1);
     }
-    winograd_transform_output(d, wd, buffers.product.data(), items, columns, bias_.data(), y_items,
-                              band);
+    winograd_transform_output(d, wd, buffers.product.data(), items, ldv, channels, bias_.data(),
+                              after, y_items, band);
   };
+  const Channels all_channels{0, oc};
   if (d.n == 1) {
     // A single crop would be one task, leaving the other threads idle: its rows of tiles are
-    // shared out instead.
-    const int rows_per_band = (wd.tiles_h + available_threads() - 1) / available_threads();
-    parallel_for(static_cast<std::size_t>(wd.tiles_h), static_cast<std::size_t>(rows_per_band),
+    // shared out, or its output channels where that leaves each thread fewer micro-kernel
+    // tiles (a small plane's rows of tiles are too few columns to fill them).
+    const int threads = available_threads();
+    const BatchOneSplit split = batch_one_split(wd, oc, threads);
+    if (split.channels_per_part < oc) {
+      parallel_for(static_cast<std::size_t>(oc), static_cast<std::size_t>(split.channels_per_part),
+                   [&](std::size_t begin, std::size_t end) {
+                     run(x.data(), 1, {0, wd.tiles_h},
+                         {static_cast<int>(begin), static_cast<int>(end)}, y.data());
+                   });
+      return;
+    }
+    parallel_for(static_cast<std::size_t>(wd.tiles_h),
+                 static_cast<std::size_t>(split.rows_per_band),
                  [&](std::size_t begin, std::size_t end) {
-                   run(x.data(), 1, {static_cast<int>(begin), static_cast<int>(end)}, y.data());
+                   run(x.data(), 1, {static_cast<int>(begin), static_cast<int>(end)}, all_channels,
+                       y.data());
                  });
     return;
   }
@@ -516,7 +635,8 @@ void Conv2D::forward_winograd(const Tensor& x, Tensor& y) {
   parallel_for(static_cast<std::size_t>(d.n), static_cast<std::size_t>(items_per_task),
                [&](std::size_t begin, std::size_t end) {
                  const int first = static_cast<int>(begin);
-                 run(x.item(first), static_cast<int>(end - begin), {0, wd.tiles_h}, y.item(first));
+                 run(x.item(first), static_cast<int>(end - begin), {0, wd.tiles_h}, all_channels,
+                     y.item(first));
                });
 }
 

@@ -8,7 +8,9 @@
 #include <cstdlib>
 #include <memory>
 #include <new>
+#include <string>
 
+#include "digitcam/engine/error.hpp"
 #include "digitcam/engine/parallel.hpp"
 
 // How gemm() works (the BLIS/GotoBLAS scheme, cut down to what a small CNN needs):
@@ -476,6 +478,8 @@ struct Problem {
   float* c;
   int ldc;
   const float* a_packed = nullptr;  // all of op(A) packed beforehand (see packed_offset)
+  int packed_m = 0;                 // rows of that packed matrix; this product's rows are
+  int packed_first_row = 0;         // [packed_first_row, packed_first_row + m) of them
 };
 
 // Length of every k-block but the last; depends on k alone, which fixes the summation order.
@@ -548,7 +552,7 @@ void run_task(const Problem& pr, const Blocking& bl, const Kernels& kern, int ta
     const float beta = k0 == 0 ? pr.beta : 1.0f;
     const float* a_block = a_pack;
     if (pr.a_packed != nullptr) {
-      a_block = pr.a_packed + packed_offset(pr.m, k0, kc, i_begin);
+      a_block = pr.a_packed + packed_offset(pr.packed_m, k0, kc, pr.packed_first_row + i_begin);
     } else {
       kern.pack_a(pr.a, i_begin, rows, k0, kc, a_pack);
     }
@@ -709,10 +713,26 @@ void PackedMatrix::pack(Transpose trans_a, int m, int k, const float* a, int lda
 
 void gemm(const PackedMatrix& a, Transpose trans_b, int n, float alpha, const float* b, int ldb,
           float beta, float* c, int ldc, int threads) {
-  Problem pr = problem(Transpose::no, trans_b, a.rows(), n, a.depth(), alpha, nullptr, 0, b, ldb,
-                       beta, c, ldc);
+  gemm_rows(a, 0, a.rows(), trans_b, n, alpha, b, ldb, beta, c, ldc, threads);
+}
+
+void gemm_rows(const PackedMatrix& a, int first_row, int rows, Transpose trans_b, int n,
+               float alpha, const float* b, int ldb, float beta, float* c, int ldc, int threads) {
+  if (first_row % mr != 0 || first_row < 0 || rows < 0 || first_row + rows > a.rows()) {
+    throw ShapeError("gemm_rows: rows [" + std::to_string(first_row) + ", " +
+                     std::to_string(first_row + rows) + ") of a " + std::to_string(a.rows()) +
+                     "-row matrix, or the first not a multiple of " + std::to_string(mr));
+  }
+  Problem pr =
+      problem(Transpose::no, trans_b, rows, n, a.depth(), alpha, nullptr, 0, b, ldb, beta, c, ldc);
   pr.a_packed = a.data();
+  pr.packed_m = a.rows();
+  pr.packed_first_row = first_row;
   run(pr, std::max(threads, 1));
+}
+
+MicroTile gemm_micro_tile() {
+  return {mr, nr};
 }
 
 void gemm_reference(Transpose trans_a, Transpose trans_b, int m, int n, int k, float alpha,

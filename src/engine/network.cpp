@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "digitcam/engine/activations.hpp"
+#include "digitcam/engine/batch_norm.hpp"
 #include "digitcam/engine/error.hpp"
 #include "digitcam/engine/max_pool.hpp"
 
@@ -40,6 +41,7 @@ void Network::add(std::unique_ptr<Layer> layer) {
   layers_.push_back(std::move(layer));
   folded_.push_back(0);
   activations_.resize(layers_.size());
+  epilogues_.resize(layers_.size());
   const std::size_t index = layers_.size() - 1;
   for (auto& p : layers_.back()->params()) {
     p.name = std::to_string(index) + "." + std::string(layers_.back()->kind()) + "." + p.name;
@@ -64,17 +66,53 @@ const Tensor& Network::forward(const Tensor& x) {
                      expected.str());
   }
   input_ = &x;
+  fused_forward_ = false;
   const Tensor* in = &x;
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     if (folded_[i]) continue;
-    layers_[i]->forward(*in, activations_[i]);
+    const std::size_t taken = take_epilogue(i);
+    if (taken > 0) {
+      layers_[i]->forward_then(*in, activations_[i], epilogues_[i]);
+      fused_forward_ = true;
+    } else {
+      layers_[i]->forward(*in, activations_[i]);
+    }
     in = &activations_[i];
+    i += taken;
   }
-  return activations_.back();
+  return *in;
+}
+
+std::size_t Network::take_epilogue(std::size_t i) {
+  if (layers_[i]->mode() != Mode::inference || !layers_[i]->accepts_epilogue()) return 0;
+  // A ReLU folded into the MaxPool after it is left to the pool.
+  const auto inference_layer = [&](std::size_t j) -> const Layer* {
+    const bool usable = j < layers_.size() && !folded_[j] && layers_[j]->mode() == Mode::inference;
+    return usable ? layers_[j].get() : nullptr;
+  };
+  ChannelEpilogue& after = epilogues_[i];
+  after.scale.clear();
+  after.shift.clear();
+  after.relu = false;
+  std::size_t next = i + 1;
+  if (const auto* norm = dynamic_cast<const BatchNorm*>(inference_layer(next))) {
+    norm->inference_affine(after.scale, after.shift);
+    ++next;
+  }
+  if (dynamic_cast<const ReLU*>(inference_layer(next)) != nullptr) {
+    after.relu = true;
+    ++next;
+  }
+  return next - i - 1;
 }
 
 void Network::backward(const Tensor& dy) {
   if (input_ == nullptr) throw ShapeError("network: backward needs a forward pass first");
+  if (fused_forward_) {
+    throw ShapeError(
+        "network: backward after an inference forward, which skips the BatchNorm and ReLU layers "
+        "it fuses; run the forward pass in training mode");
+  }
   // Ping-pong between two gradient buffers: each layer reads one and writes the other.
   const Tensor* upstream = &dy;
   Tensor* buffers[2] = {&gradient_a_, &gradient_b_};

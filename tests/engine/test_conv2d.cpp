@@ -215,24 +215,38 @@ TEST_CASE("conv2d: forward and backward are bitwise identical on one and two thr
   CHECK_MESSAGE(same(db[0], db[1]), "seed 40-42, input [16, 32, 13, 13]: dbias");
 }
 
-TEST_CASE("conv2d: a single item in bands of tile rows equals the same item inside a batch") {
-  // Inference on one crop shares its tile rows among the threads; a batch gives each thread
-  // whole items. Every value must come out bit for bit the same either way, on 1 and 2 threads.
-  const Conv2DGeometry g{48, 48, 3, 3, 1, 1, 1, 1, 1, 1};
-  Tensor batch({3, 48, 14, 14});
-  test::fill_uniform(batch, 60);
-  Tensor batched;
-  Conv2D conv = seeded_conv(g, 61);
-  conv.set_mode(Mode::inference);
-  conv.forward(batch, batched);
-  for (int threads = 1; threads <= 2; ++threads) {
-    ThreadBudget budget(threads);
-    for (int item = 0; item < 3; ++item) {
-      Tensor one({1, 48, 14, 14}), alone;
-      std::copy_n(batch.item(item), one.size(), one.data());
-      conv.forward(one, alone);
-      CHECK_MESSAGE(std::equal(alone.data(), alone.data() + alone.size(), batched.item(item)),
-                    "seed 60-61, item " << item << " on " << threads << " threads");
+TEST_CASE(
+    "conv2d: a single item shared out by tile rows or by output channels equals the same item "
+    "inside a batch") {
+  // Inference on one crop shares its tile rows among the threads, or its output channels on a
+  // small plane; a batch gives each thread whole items. Every value must come out bit for bit
+  // the same either way, on 1 and 2 threads. 14x14 is split by rows, 7x7 and 5x5 by channels
+  // (9 channels: parts of 6 and 3).
+  struct Case {
+    Conv2DGeometry g;
+    int size;
+  };
+  for (const Case& c :
+       {Case{{48, 48, 3, 3, 1, 1, 1, 1, 1, 1}, 14}, Case{{48, 96, 3, 3, 1, 1, 1, 1, 1, 1}, 7},
+        Case{{8, 9, 3, 3, 1, 1, 1, 1, 1, 1}, 5}}) {
+    const int ic = c.g.in_channels;
+    Tensor batch({3, ic, c.size, c.size});
+    test::fill_uniform(batch, 60);
+    Tensor batched;
+    Conv2D conv = seeded_conv(c.g, 61);
+    conv.set_mode(Mode::inference);
+    conv.forward(batch, batched);
+    for (int threads = 1; threads <= 2; ++threads) {
+      ThreadBudget budget(threads);
+      for (int item = 0; item < 3; ++item) {
+        Tensor one({1, ic, c.size, c.size}), alone;
+        std::copy_n(batch.item(item), one.size(), one.data());
+        conv.forward(one, alone);
+        CHECK_MESSAGE(std::equal(alone.data(), alone.data() + alone.size(), batched.item(item)),
+                      "seed 60-61, " << ic << " -> " << c.g.out_channels << " on " << c.size << "x"
+                                     << c.size << ", item " << item << " on " << threads
+                                     << " threads");
+      }
     }
   }
 }

@@ -7,6 +7,7 @@
 #include <random>
 #include <vector>
 
+#include "digitcam/engine/error.hpp"
 #include "digitcam/engine/gemm.hpp"
 #include "digitcam/engine/parallel.hpp"
 
@@ -224,4 +225,38 @@ TEST_CASE("gemm: the portable kernel matches the reference as well") {
   }
   check_against_reference({64, 2000, 288, Transpose::no, Transpose::no, 1.0f, 0.0f, 0, seed++});
   gemm_use_portable_kernel(false);
+}
+
+TEST_CASE("gemm: gemm_rows of a packed matrix gives those rows of the whole product, bit for bit") {
+  // k 400 is two k-blocks, so each block's panels are found at the right place for a row range.
+  for (const int k : {48, 400}) {
+    const Case t{96, 37, k, Transpose::no, Transpose::no, 1.0f, 0.0f, 0, 700};
+    Operands o = make_operands(t);
+    PackedMatrix packed;
+    packed.pack(Transpose::no, t.m, t.k, o.a.data(), o.lda);
+    std::vector<float> whole = o.c;
+    gemm(packed, Transpose::no, t.n, 1.0f, o.b.data(), o.ldb, 0.0f, whole.data(), o.ldc, 2);
+    const int step = gemm_micro_tile().rows;
+    for (const auto& [first, rows] : {std::pair{0, 48}, std::pair{48, 48}, std::pair{step, 7}}) {
+      std::vector<float> part(static_cast<std::size_t>(rows) * o.ldc, -7.0f);
+      gemm_rows(packed, first, rows, Transpose::no, t.n, 1.0f, o.b.data(), o.ldb, 0.0f, part.data(),
+                o.ldc, 1);
+      CHECK_MESSAGE(std::equal(part.begin(), part.end(), whole.begin() + first * o.ldc),
+                    describe(t) << ", rows " << first << " + " << rows);
+    }
+  }
+}
+
+TEST_CASE("gemm: gemm_rows refuses a row range that does not start on a packed panel") {
+  std::vector<float> a(12 * 4, 1.0f), b(4 * 3, 1.0f), c(12 * 3);
+  PackedMatrix packed;
+  packed.pack(Transpose::no, 12, 4, a.data(), 4);
+  const int step = gemm_micro_tile().rows;
+  const std::string not_on_panel = "multiple of " + std::to_string(step);
+  CHECK_THROWS_WITH_AS(
+      gemm_rows(packed, step - 1, 2, Transpose::no, 3, 1.0f, b.data(), 3, 0.0f, c.data(), 3, 1),
+      doctest::Contains(not_on_panel.c_str()), digitcam::ShapeError);
+  CHECK_THROWS_WITH_AS(
+      gemm_rows(packed, 0, 13, Transpose::no, 3, 1.0f, b.data(), 3, 0.0f, c.data(), 3, 1),
+      doctest::Contains("12-row matrix"), digitcam::ShapeError);
 }

@@ -159,3 +159,84 @@ TEST_CASE(
     }
   }
 }
+
+namespace {
+
+// Conv -> BN -> ReLU -> Conv (Winograd in inference) -> BN -> ReLU -> MaxPool -> Flatten ->
+// Dense -> BN -> ReLU -> Dropout -> Dense, with batch-norm statistics far from the identity.
+Network fusable_network() {
+  Network net({1, 1, 10, 10});
+  net.emplace<Conv2D>(Conv2DGeometry{1, 8, 3, 3, 1, 1, 1, 1, 1, 1});
+  net.emplace<BatchNorm>(8);
+  net.emplace<ReLU>();
+  net.emplace<Conv2D>(Conv2DGeometry{8, 9, 3, 3, 1, 1, 1, 1, 1, 1});
+  net.emplace<BatchNorm>(9);
+  net.emplace<ReLU>();
+  net.emplace<MaxPool>(PoolGeometry{});
+  net.emplace<Flatten>();
+  net.emplace<Dense>(9 * 5 * 5, 7);
+  net.emplace<BatchNorm>(7);
+  net.emplace<ReLU>();
+  net.emplace<Dropout>(0.5f);
+  net.emplace<Dense>(7, 4);
+  net.initialize(31);
+  std::uint64_t seed = 40;
+  for (const auto& layer : net.layers()) {
+    auto* norm = dynamic_cast<BatchNorm*>(layer.get());
+    if (norm == nullptr) continue;
+    test::fill_uniform(norm->gamma(), ++seed);
+    test::fill_uniform(norm->beta(), ++seed);
+    test::fill_uniform(norm->running_mean(), ++seed);
+    test::fill_uniform(norm->running_var(), ++seed);
+    for (float& v : norm->running_var().values()) v = 0.1f + v * v;
+  }
+  return net;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "network: in inference a BatchNorm and ReLU run inside the layer before them give what "
+    "every layer run in turn does") {
+  for (const int threads : {1, 2}) {
+    for (const int batch : {1, 5}) {
+      CAPTURE(threads);
+      CAPTURE(batch);
+      ThreadBudget budget(threads);
+      Network net = fusable_network();
+      net.set_mode(Mode::inference);
+      Tensor x({batch, 1, 10, 10});
+      test::fill_uniform(x, 23);
+      const Tensor& out = net.forward(x);
+
+      const auto layers = net.layers();
+      std::vector<Tensor> activations(layers.size());
+      const Tensor* in = &x;
+      int negatives_cut = 0;  // the ReLUs must have had something to do
+      for (std::size_t i = 0; i < layers.size(); ++i) {
+        layers[i]->forward(*in, activations[i]);
+        if (layers[i]->kind() == "ReLU") {
+          for (const float v : in->values()) negatives_cut += v < 0.0f;
+        }
+        in = &activations[i];
+      }
+      CHECK(negatives_cut > 0);
+      REQUIRE(out.shape() == activations.back().shape());
+      for (std::size_t i = 0; i < out.size(); ++i) {
+        REQUIRE_MESSAGE(out.data()[i] == activations.back().data()[i], "output " << i);
+      }
+    }
+  }
+}
+
+TEST_CASE("network: backward after a fused inference forward says to run it in training mode") {
+  Network net = fusable_network();
+  net.set_mode(Mode::inference);
+  Tensor x({2, 1, 10, 10});
+  test::fill_uniform(x, 24);
+  Tensor dy(net.forward(x).shape());
+  CHECK_THROWS_WITH_AS(net.backward(dy), doctest::Contains("training mode"), ShapeError);
+  net.set_mode(Mode::training);
+  net.forward(x);
+  CHECK_NOTHROW(net.backward(dy));
+}

@@ -38,6 +38,9 @@ class BatchNorm : public Layer {
   const Tensor& beta() const { return beta_; }
   const Tensor& running_mean() const { return running_mean_; }
   const Tensor& running_var() const { return running_var_; }
+  // Inference as y = x * scale + shift per channel, the running statistics folded in: the
+  // values forward gives in inference mode (the Network hands them to the layer before).
+  void inference_affine(std::vector<float>& scale, std::vector<float>& shift) const;
 
  private:
   int channels_;
@@ -47,6 +50,10 @@ class BatchNorm : public Layer {
   Tensor x_hat_;
   std::vector<float> inv_std_;
 
+  struct Affine {
+    float scale, shift;
+  };
+  Affine channel_affine(std::size_t channel) const;
   void forward_inference(const Tensor& x, Tensor& y);
   void rebuild_inference_cache();
 };

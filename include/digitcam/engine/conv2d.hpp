@@ -42,6 +42,8 @@ class Conv2D : public Layer {
   std::string_view kind() const override { return "Conv2D"; }
   Shape output_shape(const Shape& x) const override;
   void forward(const Tensor& x, Tensor& y) override;
+  bool accepts_epilogue() const override { return true; }
+  void forward_then(const Tensor& x, Tensor& y, const ChannelEpilogue& after) override;
   void backward(const Tensor& dy, Tensor& dx) override;
   std::vector<Param> params() override;
   void initialize(std::uint64_t seed) override;  // He-uniform weights, zero bias
@@ -64,7 +66,8 @@ class Conv2D : public Layer {
   Tensor winograd_source_;
   std::array<PackedMatrix, 16> winograd_weights_;
 
-  void forward_winograd(const Tensor& x, Tensor& y);
+  void forward_with(const Tensor& x, Tensor& y, const ChannelEpilogue* after);
+  void forward_winograd(const Tensor& x, Tensor& y, const ChannelEpilogue* after);
 };
 
 // Direct convolution, the slow obvious version the tests compare the fast path against.

@@ -17,6 +17,8 @@ class Dense : public Layer {
   std::string_view kind() const override { return "Dense"; }
   Shape output_shape(const Shape& x) const override;
   void forward(const Tensor& x, Tensor& y) override;
+  // Its output is one value per channel: the epilogue's own pass over it costs next to nothing.
+  bool accepts_epilogue() const override { return true; }
   void backward(const Tensor& dy, Tensor& dx) override;
   std::vector<Param> params() override;
   void initialize(std::uint64_t seed) override;  // He-uniform weights, zero bias

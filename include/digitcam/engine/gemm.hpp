@@ -41,6 +41,19 @@ class PackedMatrix {
 void gemm(const PackedMatrix& a, Transpose trans_b, int n, float alpha, const float* b, int ldb,
           float beta, float* c, int ldc, int threads);
 
+// The same product for rows [first_row, first_row + rows) of A and of C only, c pointing at
+// C's first of them: for callers that share a product's rows out among threads themselves.
+// first_row must be a multiple of gemm_micro_tile().rows; bit for bit those rows of gemm()'s C.
+void gemm_rows(const PackedMatrix& a, int first_row, int rows, Transpose trans_b, int n,
+               float alpha, const float* b, int ldb, float beta, float* c, int ldc, int threads);
+
+// The block of C the micro-kernel computes at a time: products are done in whole such tiles,
+// so a caller cutting one into parts can count what each part costs.
+struct MicroTile {
+  int rows, columns;
+};
+MicroTile gemm_micro_tile();
+
 void gemm_reference(Transpose trans_a, Transpose trans_b, int m, int n, int k, float alpha,
                     const float* a, int lda, const float* b, int ldb, float beta, float* c,
                     int ldc);

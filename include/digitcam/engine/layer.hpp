@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "digitcam/engine/epilogue.hpp"
 #include "digitcam/engine/tensor.hpp"
 
 namespace digitcam::engine {
@@ -41,6 +42,13 @@ class Layer {
   virtual std::vector<Param> buffers() { return {}; }
   // Fresh random weights, reproducible for a seed.
   virtual void initialize(std::uint64_t /*seed*/) {}
+
+  // Inference: forward, then `after` applied to each channel of y (the BatchNorm and ReLU
+  // that follow; see ChannelEpilogue). This does it in a pass of its own; a layer that applies
+  // it as it writes its output overrides it. The Network hands epilogues only to layers whose
+  // accepts_epilogue() is true: those where that saves passes.
+  virtual bool accepts_epilogue() const { return false; }
+  virtual void forward_then(const Tensor& x, Tensor& y, const ChannelEpilogue& after);
 
   void set_mode(Mode mode) { mode_ = mode; }
   Mode mode() const { return mode_; }

@@ -1,6 +1,8 @@
 #pragma once
 // A chain of layers. The network owns one activation tensor per layer and two gradient buffers,
-// so after the first batch of a given size neither forward nor backward allocates.
+// so after the first batch of a given size neither forward nor backward allocates. In inference
+// it runs some layers inside others, with the same values bit for bit: a ReLU before a MaxPool
+// in the pool, a BatchNorm and ReLU after a Conv2D or Dense in that layer's output pass.
 
 #include <memory>
 #include <span>
@@ -52,10 +54,18 @@ class Network {
   // Per layer: a ReLU folded into the MaxPool after it (MaxPool::fold_relu_before), skipped by
   // forward and backward; it stays in layers() and in the exported graph.
   std::vector<char> folded_;
-  std::vector<Param> params_;  // gathered as layers are added, so training steps do not allocate
+  // Per layer, in inference: the BatchNorm and ReLU after it that it applies as it writes its
+  // output (Layer::forward_then), those layers then skipped. Filled by take_epilogue.
+  std::vector<ChannelEpilogue> epilogues_;
+  bool fused_forward_ = false;  // the last forward skipped layers this way: no backward after it
+  std::vector<Param> params_;   // gathered as layers are added, so training steps do not allocate
   std::vector<Tensor> activations_;
   Tensor gradient_a_, gradient_b_;
   const Tensor* input_ = nullptr;
+
+  // Fills epilogues_[i] with what layer i can take over from the layers after it in this
+  // forward; returns how many it takes (0: none, layer i runs a plain forward).
+  std::size_t take_epilogue(std::size_t i);
 };
 
 }  // namespace digitcam::engine
