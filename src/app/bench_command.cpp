@@ -42,18 +42,31 @@ double median(std::vector<double> v) {
   return percentile(std::move(v), 50);
 }
 
-// Median seconds per call of `calls` back-to-back classifications of batch.
-double seconds_per_call(vision::Classifier& classifier, const engine::Tensor& batch,
-                        const BenchSettings& s, int calls) {
+struct EngineTimes {
+  double native, opencv;  // median seconds per call
+};
+
+// Median seconds per call of `calls` back-to-back classifications of batch by each engine. The
+// two engines' timed runs are taken turn about, so a change in the machine's load (which moves
+// either engine's time by a third within minutes here) touches both alike.
+EngineTimes seconds_per_call(vision::Classifier& native, vision::Classifier& opencv,
+                             const engine::Tensor& batch, const BenchSettings& s, int calls) {
   engine::Tensor logits;
-  for (int i = 0; i < s.warmup; ++i) classifier.logits(batch, logits);
-  std::vector<double> runs;
-  for (int r = 0; r < s.repeats; ++r) {
+  for (int i = 0; i < s.warmup; ++i) {
+    native.logits(batch, logits);
+    opencv.logits(batch, logits);
+  }
+  const auto timed_run = [&](vision::Classifier& classifier) {
     const auto start = Clock::now();
     for (int i = 0; i < calls; ++i) classifier.logits(batch, logits);
-    runs.push_back(std::chrono::duration<double>(Clock::now() - start).count() / calls);
+    return std::chrono::duration<double>(Clock::now() - start).count() / calls;
+  };
+  std::vector<double> native_runs, opencv_runs;
+  for (int r = 0; r < s.repeats; ++r) {
+    native_runs.push_back(timed_run(native));
+    opencv_runs.push_back(timed_run(opencv));
   }
-  return median(runs);
+  return {median(native_runs), median(opencv_runs)};
 }
 
 // Real MNIST test digits when the data is there, else seeded noise of the same shape.
@@ -225,11 +238,8 @@ int bench_command(const Arguments& args) {
   auto native = vision::make_classifier(vision::EngineKind::native, model);
   auto opencv = vision::make_classifier(vision::EngineKind::opencv, model);
   const engine::Tensor one = bench_crops(1), batch64 = bench_crops(64);
-  // Interleave the engines so drift in machine load touches both alike.
-  const double native_b1 = seconds_per_call(*native, one, s, s.b1_calls);
-  const double opencv_b1 = seconds_per_call(*opencv, one, s, s.b1_calls);
-  const double native_b64 = seconds_per_call(*native, batch64, s, s.b64_calls);
-  const double opencv_b64 = seconds_per_call(*opencv, batch64, s, s.b64_calls);
+  const EngineTimes b1 = seconds_per_call(*native, *opencv, one, s, s.b1_calls);
+  const EngineTimes b64 = seconds_per_call(*native, *opencv, batch64, s, s.b64_calls);
 
   const int video_repeats = quick ? 1 : 5;
   const DecodedVideo decoded = decode_video(video, video_repeats);
@@ -246,8 +256,8 @@ int bench_command(const Arguments& args) {
                     std::max<std::int64_t>(quick ? 400 : soak_frames,
                                            2 * static_cast<std::int64_t>(decoded.frames.size())));
 
-  const double native_b1_us = native_b1 * 1e6, opencv_b1_us = opencv_b1 * 1e6;
-  const double native_b64_per_s = 64.0 / native_b64, opencv_b64_per_s = 64.0 / opencv_b64;
+  const double native_b1_us = b1.native * 1e6, opencv_b1_us = b1.opencv * 1e6;
+  const double native_b64_per_s = 64.0 / b64.native, opencv_b64_per_s = 64.0 / b64.opencv;
   char text[2048];
   if (json) {
     std::snprintf(text, sizeof text,

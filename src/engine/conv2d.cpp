@@ -332,7 +332,6 @@ void winograd_transform_input(const Dims& d, const WinogradDims& wd, const float
   padded.resize({1, 1, band_rows, 2 * half});  // row r: evens, then odds
   constexpr int most = 2 * (winograd_max_tiles_w + 2 * winograd_lanes);
   float natural[most];  // one input row
-  float q[4][most];     // B^T down 4 rows, evens then odds
   for (int item = 0; item < items; ++item) {
     for (int ic = 0; ic < ic_count; ++ic) {
       const float* plane = x + (static_cast<std::size_t>(item) * ic_count + ic) * d.in_plane();
@@ -359,31 +358,28 @@ void winograd_transform_input(const Dims& d, const WinogradDims& wd, const float
       float* out = v + static_cast<std::size_t>(ic) * ldv + item * band_tiles * wd.tiles_w;
       for (int ty = band.first; ty < band.last; ++ty, out += wd.tiles_w) {
         const float* r0 = rows + static_cast<std::ptrdiff_t>(ty - band.first) * 4 * half;
-        const float* r1 = r0 + 2 * half;
-        const float* r2 = r1 + 2 * half;
-        const float* r3 = r2 + 2 * half;
-        for (int c = 0; c < 2 * half; c += winograd_lanes) {
-          const Lanes a = load_lanes(r0 + c), b = load_lanes(r1 + c), e = load_lanes(r2 + c),
-                      f = load_lanes(r3 + c);
-          store_lanes(q[0] + c, a - e);
-          store_lanes(q[1] + c, b + e);
-          store_lanes(q[2] + c, e - b);
-          store_lanes(q[3] + c, b - f);
-        }
-        for (int k = 0; k < 4; ++k) {
-          const float* __restrict even = q[k];
-          const float* __restrict odd = q[k] + half;
-          float* __restrict v0 = out + (k * 4) * position_stride;
-          float* __restrict v1 = v0 + position_stride;
-          float* __restrict v2 = v1 + position_stride;
-          float* __restrict v3 = v2 + position_stride;
-          for (int tx = 0; tx < grouped; tx += winograd_lanes) {
-            const Lanes a = load_lanes(even + tx), b = load_lanes(odd + tx),
-                        c = load_lanes(even + tx + 1), e = load_lanes(odd + tx + 1);
-            store_lanes(v0 + tx, a - c);
-            store_lanes(v1 + tx, b + c);
-            store_lanes(v2 + tx, c - b);
-            store_lanes(v3 + tx, b - e);
+        for (int tx = 0; tx < grouped; tx += winograd_lanes) {
+          // A tile's four columns (even, odd, next even, next odd) in each of its four rows,
+          // B^T down each column (q), then B across each row of q: nothing leaves registers.
+          Lanes patch[4][4];
+          for (int r = 0; r < 4; ++r) {
+            const float* row = r0 + static_cast<std::ptrdiff_t>(r) * 2 * half;
+            patch[r][0] = load_lanes(row + tx);
+            patch[r][1] = load_lanes(row + half + tx);
+            patch[r][2] = load_lanes(row + tx + 1);
+            patch[r][3] = load_lanes(row + half + tx + 1);
+          }
+          for (int k = 0; k < 4; ++k) {
+            Lanes q[4];
+            for (int c = 0; c < 4; ++c) {
+              const Lanes a = patch[0][c], b = patch[1][c], e = patch[2][c], f = patch[3][c];
+              q[c] = k == 0 ? a - e : k == 1 ? b + e : k == 2 ? e - b : b - f;
+            }
+            float* v0 = out + (k * 4) * position_stride + tx;
+            store_lanes(v0, q[0] - q[2]);
+            store_lanes(v0 + position_stride, q[1] + q[2]);
+            store_lanes(v0 + 2 * position_stride, q[2] - q[1]);
+            store_lanes(v0 + 3 * position_stride, q[1] - q[3]);
           }
         }
       }
@@ -404,40 +400,51 @@ void winograd_transform_output(const Dims& d, const WinogradDims& wd, const floa
   const std::size_t position_stride = static_cast<std::size_t>(channels.count()) * ldm;
   const int band_tiles = band.last - band.first;
   const int grouped = (wd.tiles_w + winograd_lanes - 1) / winograd_lanes * winograd_lanes;
-  constexpr int most = winograd_max_tiles_w + winograd_lanes;
-  float s[2][4][most];  // A^T m: two output rows, four transform columns
-  float out_row[2 * most];
+  float out_rows[2][2 * (winograd_max_tiles_w + winograd_lanes)];
+  const Lanes zero{};
   for (int item = 0; item < items; ++item) {
     for (int oc = channels.first; oc < channels.last; ++oc) {
       const float* in =
           m + static_cast<std::size_t>(oc - channels.first) * ldm + item * band_tiles * wd.tiles_w;
       float* plane = y + (static_cast<std::size_t>(item) * oc_count + oc) * d.plane;
       const float bias_oc = bias[oc];
+      // The epilogue's scale and shift, applied as ChannelEpilogue::apply does, lane by lane.
+      const bool affine = after != nullptr && !after->scale.empty();
+      const bool relu = after != nullptr && after->relu;
+      const float scale = affine ? after->scale[static_cast<std::size_t>(oc)] : 1.0f;
+      const float shift = affine ? after->shift[static_cast<std::size_t>(oc)] : 0.0f;
       for (int ty = band.first; ty < band.last; ++ty, in += wd.tiles_w) {
-        for (int c = 0; c < 4; ++c) {
-          const float* __restrict m0 = in + c * position_stride;
-          const float* __restrict m1 = in + (4 + c) * position_stride;
-          const float* __restrict m2 = in + (8 + c) * position_stride;
-          const float* __restrict m3 = in + (12 + c) * position_stride;
-          for (int tx = 0; tx < grouped; tx += winograd_lanes) {
-            const Lanes a = load_lanes(m0 + tx), b = load_lanes(m1 + tx), c2 = load_lanes(m2 + tx),
-                        e = load_lanes(m3 + tx);
-            store_lanes(s[0][c] + tx, a + b + c2);
-            store_lanes(s[1][c] + tx, b - c2 - e);
+        for (int tx = 0; tx < grouped; tx += winograd_lanes) {
+          // A^T down each of the four transform columns (two rows s0, s1), then across.
+          Lanes s0[4], s1[4];
+          for (int c = 0; c < 4; ++c) {
+            const float* at = in + c * position_stride + tx;
+            const Lanes m0 = load_lanes(at), m1 = load_lanes(at + 4 * position_stride),
+                        m2 = load_lanes(at + 8 * position_stride),
+                        m3 = load_lanes(at + 12 * position_stride);
+            s0[c] = m0 + m1 + m2;
+            s1[c] = m1 - m2 - m3;
+          }
+          for (int r = 0; r < 2; ++r) {
+            const Lanes* sr = r == 0 ? s0 : s1;
+            Lanes even = sr[0] + sr[1] + sr[2] + bias_oc;
+            Lanes odd = sr[1] - sr[2] - sr[3] + bias_oc;
+            if (affine) {
+              even = even * scale + shift;
+              odd = odd * scale + shift;
+            }
+            if (relu) {  // std::max(v, 0.0f), lane by lane
+              even = even < zero ? zero : even;
+              odd = odd < zero ? zero : odd;
+            }
+            store_lanes(out_rows[r] + 2 * tx, __builtin_shuffle(even, odd, Picks{0, 4, 1, 5}));
+            store_lanes(out_rows[r] + 2 * tx + winograd_lanes,
+                        __builtin_shuffle(even, odd, Picks{2, 6, 3, 7}));
           }
         }
         const int oy = 2 * ty;
         for (int r = 0; r < 2 && oy + r < d.oh; ++r) {
-          for (int tx = 0; tx < grouped; tx += winograd_lanes) {
-            const Lanes s0 = load_lanes(s[r][0] + tx), s1 = load_lanes(s[r][1] + tx),
-                        s2 = load_lanes(s[r][2] + tx), s3 = load_lanes(s[r][3] + tx);
-            const Lanes even = s0 + s1 + s2 + bias_oc, odd = s1 - s2 - s3 + bias_oc;
-            store_lanes(out_row + 2 * tx, __builtin_shuffle(even, odd, Picks{0, 4, 1, 5}));
-            store_lanes(out_row + 2 * tx + winograd_lanes,
-                        __builtin_shuffle(even, odd, Picks{2, 6, 3, 7}));
-          }
-          if (after != nullptr) after->apply(oc, out_row, static_cast<std::size_t>(d.ow));
-          copy_short(out_row, plane + (oy + r) * d.ow, d.ow);
+          copy_short(out_rows[r], plane + (oy + r) * d.ow, d.ow);
         }
       }
     }
@@ -525,6 +532,11 @@ void Conv2D::initialize(std::uint64_t seed) {
   bias_.zero();
 }
 
+void Conv2D::set_parameters_fixed(bool fixed) {
+  Layer::set_parameters_fixed(fixed);
+  winograd_checked_while_fixed_ = false;  // weights written before the promise are seen
+}
+
 void Conv2D::forward(const Tensor& x, Tensor& y) {
   forward_with(x, y, nullptr);
 }
@@ -575,10 +587,14 @@ void Conv2D::forward_winograd(const Tensor& x, Tensor& y, const ChannelEpilogue*
   // The transformed weights are kept while the weights stay the same; comparing them is cheap
   // next to the transform and catches every way of writing them (optimizer, loader, tests). The
   // bytes are compared (memcmp is vectorised; a float-by-float loop with an early exit is not,
-  // and took an eighth of a batch-1 forward pass): equal bytes are equal weights.
+  // and took an eighth of a batch-1 forward pass): equal bytes are equal weights. With the
+  // parameters promised fixed they are compared once, not on every forward (about 5% of a
+  // batch-1 pass of the default model: 290 KB of weights).
   const bool current =
       winograd_source_.shape() == weight_.shape() &&
-      std::memcmp(weight_.data(), winograd_source_.data(), weight_.size() * sizeof(float)) == 0;
+      ((parameters_fixed() && winograd_checked_while_fixed_) ||
+       std::memcmp(weight_.data(), winograd_source_.data(), weight_.size() * sizeof(float)) == 0);
+  winograd_checked_while_fixed_ = parameters_fixed();
   if (!current) {
     winograd_source_ = weight_;
     Tensor transformed({winograd_positions, 1, oc, ic});

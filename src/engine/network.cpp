@@ -130,6 +130,10 @@ void Network::set_mode(Mode mode) {
   for (auto& layer : layers_) layer->set_mode(mode);
 }
 
+void Network::set_parameters_fixed(bool fixed) {
+  for (auto& layer : layers_) layer->set_parameters_fixed(fixed);
+}
+
 void Network::initialize(std::uint64_t seed) {
   for (std::size_t i = 0; i < layers_.size(); ++i) layers_[i]->initialize(layer_seed(seed, i));
 }

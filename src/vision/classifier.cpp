@@ -38,6 +38,7 @@ class NativeClassifier final : public Classifier {
       : Classifier(std::move(model.info), model.network.classes()),
         network_(std::move(model.network)) {
     network_.set_mode(engine::Mode::inference);
+    network_.set_parameters_fixed(true);  // nothing writes a loaded model's weights
   }
 
   EngineKind kind() const override { return EngineKind::native; }

@@ -293,3 +293,37 @@ TEST_CASE("conv2d: shapes that do not fit are shape errors naming both shapes") 
   Tensor dy({1, 4, 6, 6});
   CHECK_THROWS_AS(fresh.backward(dy, dx), ShapeError);
 }
+
+TEST_CASE("conv2d: weights promised fixed are checked once; a change before the promise is seen") {
+  const Conv2DGeometry g{8, 8, 3, 3, 1, 1, 1, 1, 1, 1};
+  Tensor x({1, 8, 6, 6});
+  test::fill_uniform(x, 70);
+  Conv2D conv = seeded_conv(g, 71);
+  conv.set_mode(Mode::inference);
+  Tensor first, y, expected;
+  conv.forward(x, first);  // transforms the weights of seed 71
+
+  // Written before the promise: seen.
+  test::fill_uniform(conv.weight(), 72);
+  conv.set_parameters_fixed(true);
+  conv.forward(x, y);
+  conv2d_forward_reference(g, x, conv.weight(), conv.bias(), expected);
+  for (std::size_t i = 0; i < y.size(); ++i) {
+    REQUIRE_MESSAGE(std::abs(y.data()[i] - expected.data()[i]) < 1e-4f, "seed 70-72, value " << i);
+  }
+  const Tensor promised = y;
+
+  // Written while promised fixed (the promise broken): the kept transform is used, which is
+  // what the promise saves.
+  test::fill_uniform(conv.weight(), 73);
+  conv.forward(x, y);
+  CHECK(std::equal(y.data(), y.data() + y.size(), promised.data()));
+
+  // The promise withdrawn: the weights are compared again.
+  conv.set_parameters_fixed(false);
+  conv.forward(x, y);
+  conv2d_forward_reference(g, x, conv.weight(), conv.bias(), expected);
+  for (std::size_t i = 0; i < y.size(); ++i) {
+    REQUIRE_MESSAGE(std::abs(y.data()[i] - expected.data()[i]) < 1e-4f, "seed 70-73, value " << i);
+  }
+}

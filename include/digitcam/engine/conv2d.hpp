@@ -47,6 +47,7 @@ class Conv2D : public Layer {
   void backward(const Tensor& dy, Tensor& dx) override;
   std::vector<Param> params() override;
   void initialize(std::uint64_t seed) override;  // He-uniform weights, zero bias
+  void set_parameters_fixed(bool fixed) override;
 
   const Conv2DGeometry& geometry() const { return geometry_; }
   Tensor& weight() { return weight_; }  // [OC, IC, KH, KW]
@@ -65,6 +66,9 @@ class Conv2D : public Layer {
   // G w G^T packed per transform position.
   Tensor winograd_source_;
   std::array<PackedMatrix, 16> winograd_weights_;
+  // The transformed weights were checked against the weights since they were last promised
+  // fixed: while that promise holds, they are not compared again.
+  bool winograd_checked_while_fixed_ = false;
 
   void forward_with(const Tensor& x, Tensor& y, const ChannelEpilogue* after);
   void forward_winograd(const Tensor& x, Tensor& y, const ChannelEpilogue* after);

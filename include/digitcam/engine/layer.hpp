@@ -52,12 +52,18 @@ class Layer {
 
   void set_mode(Mode mode) { mode_ = mode; }
   Mode mode() const { return mode_; }
+  // A promise that the parameters will not change until it is withdrawn: inference may then
+  // keep what it derives from them (Winograd's transformed weights) without checking them on
+  // every forward. A model loaded for classifying makes it; training must not.
+  virtual void set_parameters_fixed(bool fixed) { parameters_fixed_ = fixed; }
+  bool parameters_fixed() const { return parameters_fixed_; }
   void set_input_gradient(bool needed) { input_gradient_ = needed; }
   bool input_gradient() const { return input_gradient_; }
 
  protected:
   Mode mode_ = Mode::inference;
   bool input_gradient_ = true;
+  bool parameters_fixed_ = false;
 };
 
 }  // namespace digitcam::engine

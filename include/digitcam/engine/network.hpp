@@ -35,7 +35,8 @@ class Network {
   void backward(const Tensor& dy);
 
   void set_mode(Mode mode);
-  void initialize(std::uint64_t seed);  // each layer gets its own seed derived from this one
+  void set_parameters_fixed(bool fixed);  // Layer::set_parameters_fixed for every layer
+  void initialize(std::uint64_t seed);    // each layer gets its own seed derived from this one
   void zero_gradients();
   std::vector<Param> params();
   std::vector<Param> buffers();
