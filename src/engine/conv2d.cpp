@@ -628,8 +628,10 @@ void Conv2D::forward_winograd(const Tensor& x, Tensor& y, const ChannelEpilogue*
   if (d.n == 1) {
     // A single crop would be one task, leaving the other threads idle: its rows of tiles are
     // shared out, or its output channels where that leaves each thread fewer micro-kernel
-    // tiles (a small plane's rows of tiles are too few columns to fill them).
-    const int threads = available_threads();
+    // tiles (a small plane's rows of tiles are too few columns to fill them). Inside another
+    // parallel loop the parts would run one after the other on this thread, where a channel
+    // split transforms the input once per part: one part then.
+    const int threads = inside_parallel_chunk() ? 1 : available_threads();
     const BatchOneSplit split = batch_one_split(wd, oc, threads);
     if (split.channels_per_part < oc) {
       parallel_for(static_cast<std::size_t>(oc), static_cast<std::size_t>(split.channels_per_part),

@@ -66,6 +66,10 @@ int available_threads() {
 // each caller is in its own place in the nesting.
 thread_local bool in_chunk = false;
 
+bool inside_parallel_chunk() {
+  return in_chunk;
+}
+
 void parallel_for(std::size_t count, std::size_t grain, ChunkBody body) {
   if (count == 0) return;
   grain = std::max<std::size_t>(grain, 1);

@@ -327,3 +327,27 @@ TEST_CASE("conv2d: weights promised fixed are checked once; a change before the 
     REQUIRE_MESSAGE(std::abs(y.data()[i] - expected.data()[i]) < 1e-4f, "seed 70-73, value " << i);
   }
 }
+
+TEST_CASE(
+    "conv2d: a single item inside another parallel loop, its parts run inline, gives the "
+    "same values") {
+  // The 7x7 layer is split by channels on 2 threads; inside a parallel_for chunk it is not split.
+  ThreadBudget budget(2);
+  const Conv2DGeometry g{48, 96, 3, 3, 1, 1, 1, 1, 1, 1};
+  Tensor one({1, 48, 7, 7}), outside, inside;
+  test::fill_uniform(one, 80);
+  Conv2D conv = seeded_conv(g, 81);
+  conv.set_mode(Mode::inference);
+  CHECK_FALSE(inside_parallel_chunk());
+  conv.forward(one, outside);
+  bool nested = false;
+  parallel_for(2, 1, [&](std::size_t begin, std::size_t) {
+    if (begin != 0) return;
+    nested = inside_parallel_chunk();
+    conv.forward(one, inside);
+  });
+  CHECK(nested);
+  REQUIRE(inside.shape() == outside.shape());
+  CHECK_MESSAGE(std::equal(inside.data(), inside.data() + inside.size(), outside.data()),
+                "seed 80-81, 48 -> 96 on 7x7");
+}

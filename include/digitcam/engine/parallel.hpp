@@ -28,6 +28,10 @@ class ThreadBudget {
 // Threads the engine may use right now.
 int available_threads();
 
+// Whether this thread is running a chunk of a parallel_for: a parallel_for called now runs its
+// chunks inline, one after the other, whatever available_threads() says.
+bool inside_parallel_chunk();
+
 // A non-owning reference to a callable body(begin, end). Unlike std::function it never
 // allocates, so parallel loops in the training and inference hot paths stay allocation-free.
 // It must not outlive the callable it refers to (a lambda passed straight to parallel_for is fine).
