@@ -37,7 +37,7 @@ constexpr double mnist_stroke_thin = 1.7;
 constexpr double mnist_stroke_heavy = 3.3;
 constexpr double stroke_tolerance = 0.15;  // px; smaller changes are not worth resampling
 constexpr double fine_scale = 8.0;         // stroke work happens at 8x the output resolution
-constexpr int fine_margin = 32;            // fine px of room for strokes to grow into
+constexpr int fine_radius_most = 32;       // fine px a stroke side may grow or shrink by
 constexpr int stroke_passes = 2;           // estimate-and-adjust rounds
 constexpr int working_side = 128;          // larger crops are first shrunk to at most this
                                            // longest side: 6x the 20 px output is plenty
@@ -110,26 +110,6 @@ void check_mask(const cv::Mat& gray, const cv::Mat& mask) {
   }
 }
 
-// Drops mask components much smaller than the largest (specks of dirt or sensor noise).
-cv::Mat drop_specks(const cv::Mat& mask) {
-  cv::Mat labels, stats, centroids;
-  const int n = cv::connectedComponentsWithStats(mask, labels, stats, centroids, 8, CV_32S);
-  int largest = 0;
-  for (int i = 1; i < n; ++i) largest = std::max(largest, stats.at<int>(i, cv::CC_STAT_AREA));
-  std::vector<std::uint8_t> keep(static_cast<std::size_t>(n), 0);
-  for (int i = 1; i < n; ++i) {
-    keep[static_cast<std::size_t>(i)] =
-        stats.at<int>(i, cv::CC_STAT_AREA) >= speck_fraction * largest ? 255 : 0;
-  }
-  cv::Mat kept(mask.size(), CV_8UC1);
-  for (int y = 0; y < mask.rows; ++y) {
-    const int* l = labels.ptr<int>(y);
-    std::uint8_t* k = kept.ptr<std::uint8_t>(y);
-    for (int x = 0; x < mask.cols; ++x) k[x] = keep[static_cast<std::size_t>(l[x])];
-  }
-  return kept;
-}
-
 // The ink's extent with sub-pixel edges. MNIST scaled each binary NIST digit's box to 20 px, so
 // what must become 20 px is the box of the ink itself, not of its blurred or noisy surround: the
 // solid (thresholded) ink's box, each side moved by how much of its edge pixel line and of the
@@ -141,26 +121,31 @@ struct InkBox {
   double longest() const { return std::max(width, height); }
 };
 
-InkBox measure_ink(const cv::Mat& ink, const cv::Mat& solid) {
-  const cv::Rect core = cv::boundingRect(solid);
+// The largest value of a line of pixels, in 0..1; 0 for a line outside the image.
+double line_peak(const cv::Mat& ink, cv::Rect line) {
+  line &= cv::Rect(0, 0, ink.cols, ink.rows);
+  if (line.empty()) return 0.0;
+  float peak = -FLT_MAX;
+  for (int y = line.y; y < line.br().y; ++y) {
+    const float* row = ink.ptr<float>(y);
+    for (int x = line.x; x < line.br().x; ++x) peak = std::max(peak, row[x]);
+  }
+  return std::clamp(static_cast<double>(peak), 0.0, 1.0);
+}
+
+// core: the box of the solid ink.
+InkBox measure_ink(const cv::Mat& ink, cv::Rect core) {
   if (core.empty()) return {};
   const cv::Rect image(0, 0, ink.cols, ink.rows);
-  const auto line_peak = [&](cv::Rect line) {
-    line &= image;
-    if (line.empty()) return 0.0;
-    double peak = 0;
-    cv::minMaxLoc(ink(line), nullptr, &peak);
-    return std::clamp(peak, 0.0, 1.0);
-  };
   // Edge lines (inside the solid box) and fringe lines (just outside), per side.
-  const double edge[4] = {line_peak({core.x, core.y, core.width, 1}),
-                          line_peak({core.x, core.br().y - 1, core.width, 1}),
-                          line_peak({core.x, core.y, 1, core.height}),
-                          line_peak({core.br().x - 1, core.y, 1, core.height})};
-  const double fringe[4] = {line_peak({core.x, core.y - 1, core.width, 1}),
-                            line_peak({core.x, core.br().y, core.width, 1}),
-                            line_peak({core.x - 1, core.y, 1, core.height}),
-                            line_peak({core.br().x, core.y, 1, core.height})};
+  const double edge[4] = {line_peak(ink, {core.x, core.y, core.width, 1}),
+                          line_peak(ink, {core.x, core.br().y - 1, core.width, 1}),
+                          line_peak(ink, {core.x, core.y, 1, core.height}),
+                          line_peak(ink, {core.br().x - 1, core.y, 1, core.height})};
+  const double fringe[4] = {line_peak(ink, {core.x, core.y - 1, core.width, 1}),
+                            line_peak(ink, {core.x, core.br().y, core.width, 1}),
+                            line_peak(ink, {core.x - 1, core.y, 1, core.height}),
+                            line_peak(ink, {core.br().x, core.y, 1, core.height})};
   double adjust[4];
   for (int i = 0; i < 4; ++i) {
     adjust[i] = std::clamp(edge[i] + fringe[i] - 1.0, -edge_shift_most, 1.0);
@@ -187,8 +172,27 @@ cv::Mat fit_box(const cv::Mat& ink, const InkBox& box, double side) {
   return out;
 }
 
+// The box of the pixels at least solid_level, as cv::boundingRect(ink >= solid_level) gives it.
+cv::Rect solid_box(const cv::Mat& ink) {
+  int top = ink.rows, bottom = -1, left = ink.cols, right = -1;
+  for (int y = 0; y < ink.rows; ++y) {
+    const float* row = ink.ptr<float>(y);
+    int first = 0;
+    while (first < ink.cols && row[first] < solid_level) ++first;
+    if (first == ink.cols) continue;
+    int last = ink.cols - 1;
+    while (row[last] < solid_level) --last;
+    top = std::min(top, y);
+    bottom = y;
+    left = std::min(left, first);
+    right = std::max(right, last);
+  }
+  if (bottom < 0) return {};
+  return {left, top, right - left + 1, bottom - top + 1};
+}
+
 InkBox measure_solid(const cv::Mat& ink) {
-  return measure_ink(ink, ink >= solid_level);
+  return measure_ink(ink, solid_box(ink));
 }
 
 // Brings the stroke width into MNIST's range. Works at fine_scale times the output resolution
@@ -196,9 +200,11 @@ InkBox measure_solid(const cv::Mat& ink) {
 // (grown or shrunk) ink to 20 px. Grey dilation and erosion move anti-aliased edges by less
 // than their radius, so a second pass corrects what the first left.
 cv::Mat match_stroke(const cv::Mat& ink, const InkBox& box) {
-  cv::Mat fine;
-  cv::copyMakeBorder(fit_box(ink, box, normalized_box * fine_scale), fine, fine_margin, fine_margin,
-                     fine_margin, fine_margin, cv::BORDER_CONSTANT, 0);
+  constexpr double fine_side = normalized_box * fine_scale;
+  // Only the fitted pixels can hold ink, so the work looks at nothing else: the outline and the
+  // ink mass are the same without a zero surround, and a disc of radius r reaches only r px
+  // into one, so that much zero border is all a dilation or erosion needs.
+  cv::Mat fine = fit_box(ink, box, fine_side);
   for (int pass = 0; pass < stroke_passes; ++pass) {
     const double width = estimate_stroke_width(fine) / fine_scale;  // in output px
     const double target = std::clamp(width, mnist_stroke_thin, mnist_stroke_heavy);
@@ -206,14 +212,16 @@ cv::Mat match_stroke(const cv::Mat& ink, const InkBox& box) {
     // Growing every stroke side by r also grows the box by 2r, which the refit to 20 px scales
     // back: solve (width + 2r) * 20 / (20 + 2r) = target for r (the same holds for r < 0).
     const double r = normalized_box * (target - width) / (2 * normalized_box - 2 * target);
-    const int fine_r =
-        std::clamp(static_cast<int>(std::lround(r * fine_scale)), -fine_margin, fine_margin);
+    const int fine_r = std::clamp(static_cast<int>(std::lround(r * fine_scale)), -fine_radius_most,
+                                  fine_radius_most);
     if (fine_r == 0) break;
-    const cv::Mat adjusted = morph_disc(fine, fine_r);
+    cv::Mat bordered;
+    const int border = std::abs(fine_r);
+    cv::copyMakeBorder(fine, bordered, border, border, border, border, cv::BORDER_CONSTANT, 0);
+    const cv::Mat adjusted = morph_disc(bordered, fine_r);
     const InkBox adjusted_box = measure_solid(adjusted);
     if (adjusted_box.crop.empty()) break;  // eroded away: keep the strokes as they were
-    cv::copyMakeBorder(fit_box(adjusted, adjusted_box, normalized_box * fine_scale), fine,
-                       fine_margin, fine_margin, fine_margin, fine_margin, cv::BORDER_CONSTANT, 0);
+    fine = fit_box(adjusted, adjusted_box, fine_side);
   }
   const InkBox fine_box = measure_solid(fine);
   // Ink too faint to have a solid part at this scale: leave the strokes alone.
@@ -317,9 +325,66 @@ cv::Mat morph_disc(const cv::Mat& ink, int radius) {
   return out;
 }
 
+// Specks are dirt or sensor noise, not a detached piece of the digit. The 8-connected
+// components are found over runs of ink along rows, each joined to the runs it
+// touches in the row above: a crop holds a few dozen runs, so this costs a scan of the mask,
+// a fraction of what labelling every pixel does.
+cv::Mat drop_specks(const cv::Mat& mask) {
+  struct Run {
+    int y, begin, end;  // [begin, end) on row y
+    int parent;         // union-find link; a root's area is the component's
+    int area;
+  };
+  std::vector<Run> runs;
+  const auto root = [&runs](int i) {
+    while (runs[static_cast<std::size_t>(i)].parent != i) {
+      Run& run = runs[static_cast<std::size_t>(i)];
+      run.parent = runs[static_cast<std::size_t>(run.parent)].parent;
+      i = run.parent;
+    }
+    return i;
+  };
+  std::size_t above = 0, row_start = 0;  // first run of the row above, of this row
+  for (int y = 0; y < mask.rows; ++y) {
+    const std::uint8_t* m = mask.ptr<std::uint8_t>(y);
+    for (int x = 0; x < mask.cols;) {
+      if (!m[x]) {
+        ++x;
+        continue;
+      }
+      const int begin = x;
+      while (x < mask.cols && m[x]) ++x;
+      const int self = static_cast<int>(runs.size());
+      runs.push_back({y, begin, x, self, x - begin});
+      // Runs of the row above that touch this one, diagonals included.
+      for (std::size_t i = above; i < row_start; ++i) {
+        if (runs[i].end < begin || runs[i].begin > x) continue;
+        const int a = root(static_cast<int>(i)), b = root(self);
+        if (a == b) continue;
+        runs[static_cast<std::size_t>(b)].parent = a;
+        runs[static_cast<std::size_t>(a)].area += runs[static_cast<std::size_t>(b)].area;
+      }
+    }
+    above = row_start;
+    row_start = runs.size();
+  }
+  int largest = 0;
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    if (runs[i].parent == static_cast<int>(i)) largest = std::max(largest, runs[i].area);
+  }
+  cv::Mat kept(mask.size(), CV_8UC1, cv::Scalar(0));
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    if (runs[static_cast<std::size_t>(root(static_cast<int>(i)))].area < speck_fraction * largest)
+      continue;
+    std::uint8_t* k = kept.ptr<std::uint8_t>(runs[i].y);
+    std::fill(k + runs[i].begin, k + runs[i].end, 255);
+  }
+  return kept;
+}
+
 double estimate_stroke_width(const cv::Mat& ink) {
   CV_Assert(ink.type() == CV_32FC1);
-  cv::Mat solid = ink > solid_level;
+  const cv::Mat solid = ink > solid_level;
   std::vector<std::vector<cv::Point>> outlines;
   cv::findContours(solid, outlines, cv::RETR_LIST, cv::CHAIN_APPROX_NONE);
   double length = 0;
@@ -394,7 +459,7 @@ bool normalize_into(const cv::Mat& image, const NormalizeOptions& options, float
   ink.setTo(0.0f, near_ink == 0);
 
   // 3-4. Ink box to 20 px on its longest side, strokes optionally matched to MNIST's.
-  const InkBox box = measure_ink(ink, kept);
+  const InkBox box = measure_ink(ink, cv::boundingRect(kept));
   if (box.crop.empty()) return false;
   cv::Mat fitted =
       options.match_stroke_width ? match_stroke(ink, box) : fit_box(ink, box, normalized_box);

@@ -269,3 +269,41 @@ TEST_CASE("morph_disc: equals cv::dilate and cv::erode with the elliptical disc,
   const cv::Mat image(4, 4, CV_32FC1, cv::Scalar(0.25));
   CHECK(cv::norm(morph_disc(image, 0), image, cv::NORM_INF) == 0.0);
 }
+
+TEST_CASE("drop_specks: keeps the 8-connected components of at least 5% of the largest") {
+  // The rule as OpenCV's own labelling counts the components.
+  const auto expected = [](const cv::Mat& mask) {
+    cv::Mat labels, stats, centroids;
+    const int n = cv::connectedComponentsWithStats(mask, labels, stats, centroids, 8, CV_32S);
+    int largest = 0;
+    for (int i = 1; i < n; ++i) largest = std::max(largest, stats.at<int>(i, cv::CC_STAT_AREA));
+    cv::Mat kept(mask.size(), CV_8UC1, cv::Scalar(0));
+    for (int i = 1; i < n; ++i) {
+      if (stats.at<int>(i, cv::CC_STAT_AREA) >= 0.05 * largest) kept.setTo(255, labels == i);
+    }
+    return kept;
+  };
+  cv::RNG rng(11);
+  for (const cv::Size size :
+       {cv::Size(1, 1), cv::Size(1, 40), cv::Size(40, 1), cv::Size(37, 61), cv::Size(128, 96)}) {
+    for (const double density : {0.0, 0.05, 0.3, 0.5, 1.0}) {
+      CAPTURE(size);
+      CAPTURE(density);
+      cv::Mat noise(size, CV_32FC1), mask;
+      rng.fill(noise, cv::RNG::UNIFORM, 0.0, 1.0);
+      mask = noise < density;
+      CHECK(cv::norm(drop_specks(mask), expected(mask), cv::NORM_INF) == 0.0);
+    }
+  }
+  // A block with a 4-pixel tail joined only at a corner, and a 4-pixel speck: the tail belongs
+  // to the block, the speck is under 5% of it (100 px) and goes; non-zero values other than
+  // 255 count as ink.
+  cv::Mat mask(20, 20, CV_8UC1, cv::Scalar(0));
+  mask(cv::Rect(0, 0, 10, 10)) = 7;
+  mask(cv::Rect(10, 10, 2, 2)) = 7;
+  mask(cv::Rect(16, 0, 2, 2)) = 7;
+  const cv::Mat kept = drop_specks(mask);
+  CHECK(cv::countNonZero(kept) == 104);
+  CHECK(kept.at<std::uint8_t>(11, 11) == 255);
+  CHECK(kept.at<std::uint8_t>(0, 16) == 0);
+}

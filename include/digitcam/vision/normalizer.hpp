@@ -55,6 +55,10 @@ std::optional<cv::Mat> normalize_digit(const cv::Mat& gray, const NormalizeOptio
 bool normalize_into(const cv::Mat& gray, const NormalizeOptions& options, float* dst,
                     const cv::Mat& ink_mask = cv::Mat());
 
+// The mask (CV_8UC1, non-zero = ink) without its specks: the 8-connected components smaller
+// than 5% of the largest are cleared, the rest set to 255.
+cv::Mat drop_specks(const cv::Mat& mask);
+
 // Grey-level dilation (radius > 0) or erosion (radius < 0) of a CV_32FC1 image with OpenCV's
 // elliptical disc of the given radius; equal, bit for bit, to cv::dilate / cv::erode with that
 // structuring element, but O(radius) per pixel instead of O(radius^2).
