@@ -875,9 +875,10 @@ Segmentation Segmenter::segment(const cv::Mat& frame) {
   const cv::Rect blocks(0, 0, gray_.cols - gray_.cols % factor, gray_.rows - gray_.rows % factor);
   if (blocks.empty()) {
     cv::resize(gray_, small_, {1, 1}, 0, 0, cv::INTER_AREA);  // smaller than one block
+  } else if (factor == 2) {
+    cv::resize(gray_(blocks), small_, {blocks.width / 2, blocks.height / 2}, 0, 0, cv::INTER_AREA);
   } else {
-    cv::resize(gray_(blocks), small_, {blocks.width / factor, blocks.height / factor}, 0, 0,
-               cv::INTER_AREA);
+    block_means(gray_, factor, small_);
   }
   // Noise would lift the closing's maxima (and sink the opening's minima) above the paper.
   cv::GaussianBlur(small_, small_, {background_smoothing, background_smoothing}, 0);
@@ -924,6 +925,34 @@ Segmentation Segmenter::segment(const cv::Mat& frame) {
   light_.found.clear();
   gray_.release();  // do not keep the caller's frame alive
   return result;
+}
+
+void block_means(const cv::Mat& gray, int factor, cv::Mat& out) {
+  CV_Assert(gray.type() == CV_8UC1 && factor >= 1);
+  out.create(gray.rows / factor, gray.cols / factor, CV_8UC1);
+  // Each possible block sum's mean, rounded as OpenCV rounds it: the int sum times the float
+  // 1/area, to nearest.
+  const int area = factor * factor;
+  const float scale = 1.0f / static_cast<float>(area);
+  std::vector<std::uint8_t> rounded(static_cast<std::size_t>(255 * area + 1));
+  for (std::size_t sum = 0; sum < rounded.size(); ++sum) {
+    rounded[sum] = cv::saturate_cast<std::uint8_t>(static_cast<float>(sum) * scale);
+  }
+  std::vector<int> column_sums(static_cast<std::size_t>(out.cols * factor));
+  for (int y = 0; y < out.rows; ++y) {
+    std::fill(column_sums.begin(), column_sums.end(), 0);
+    for (int k = 0; k < factor; ++k) {
+      const std::uint8_t* row = gray.ptr<std::uint8_t>(y * factor + k);
+      for (std::size_t x = 0; x < column_sums.size(); ++x) column_sums[x] += row[x];
+    }
+    std::uint8_t* mean = out.ptr<std::uint8_t>(y);
+    const int* block = column_sums.data();
+    for (int x = 0; x < out.cols; ++x, block += factor) {
+      int sum = 0;
+      for (int k = 0; k < factor; ++k) sum += block[k];
+      mean[x] = rounded[static_cast<std::size_t>(sum)];
+    }
+  }
 }
 
 }  // namespace digitcam::vision

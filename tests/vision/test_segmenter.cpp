@@ -640,3 +640,25 @@ TEST_CASE(
   cv::GaussianBlur(frame, frame, {3, 3}, 0);                                        // camera blur
   check_only_the_written_1_is_kept(frame);
 }
+
+TEST_CASE("block_means: equals cv::resize with INTER_AREA over the whole blocks, bit for bit") {
+  cv::RNG rng(5);
+  for (const int factor : {1, 3, 4, 5, 9}) {
+    for (const cv::Size size : {cv::Size(1280, 720), cv::Size(37, 29), cv::Size(9, 9)}) {
+      CAPTURE(factor);
+      CAPTURE(size);
+      cv::Mat gray(size, CV_8UC1);
+      rng.fill(gray, cv::RNG::UNIFORM, 0, 256);
+      // Flat patches too: their sums land on rounding ties.
+      gray(cv::Rect(0, 0, size.width / 2, size.height / 2)) = 128;
+      const cv::Rect blocks(0, 0, size.width - size.width % factor,
+                            size.height - size.height % factor);
+      cv::Mat expected, means;
+      cv::resize(gray(blocks), expected, {blocks.width / factor, blocks.height / factor}, 0, 0,
+                 cv::INTER_AREA);
+      block_means(gray, factor, means);
+      REQUIRE(means.size() == expected.size());
+      CHECK(cv::norm(means, expected, cv::NORM_INF) == 0.0);
+    }
+  }
+}
