@@ -927,8 +927,26 @@ Segmentation Segmenter::segment(const cv::Mat& frame) {
   return result;
 }
 
+namespace {
+
+// block_means' last step for a row of blocks: each block's column sums added up and its mean
+// looked up. Factor is the block's width when known when compiling (0: `factor` at run time).
+template <int Factor>
+void round_block_means(const std::uint16_t* column_sums, int factor, const std::uint8_t* rounded,
+                       std::uint8_t* mean, int blocks) {
+  const int width = Factor > 0 ? Factor : factor;
+  for (int x = 0; x < blocks; ++x, column_sums += width) {
+    int sum = 0;
+    for (int k = 0; k < width; ++k) sum += column_sums[k];
+    mean[x] = rounded[sum];
+  }
+}
+
+}  // namespace
+
 void block_means(const cv::Mat& gray, int factor, cv::Mat& out) {
-  CV_Assert(gray.type() == CV_8UC1 && factor >= 1);
+  // A column's sum over the block's rows fits 16 bits up to 257 rows.
+  CV_Assert(gray.type() == CV_8UC1 && factor >= 1 && factor <= 257);
   out.create(gray.rows / factor, gray.cols / factor, CV_8UC1);
   // Each possible block sum's mean, rounded as OpenCV rounds it: the int sum times the float
   // 1/area, to nearest.
@@ -938,19 +956,28 @@ void block_means(const cv::Mat& gray, int factor, cv::Mat& out) {
   for (std::size_t sum = 0; sum < rounded.size(); ++sum) {
     rounded[sum] = cv::saturate_cast<std::uint8_t>(static_cast<float>(sum) * scale);
   }
-  std::vector<int> column_sums(static_cast<std::size_t>(out.cols * factor));
+  std::vector<std::uint16_t> column_sums(static_cast<std::size_t>(out.cols * factor));
   for (int y = 0; y < out.rows; ++y) {
     std::fill(column_sums.begin(), column_sums.end(), 0);
     for (int k = 0; k < factor; ++k) {
       const std::uint8_t* row = gray.ptr<std::uint8_t>(y * factor + k);
-      for (std::size_t x = 0; x < column_sums.size(); ++x) column_sums[x] += row[x];
+      for (std::size_t x = 0; x < column_sums.size(); ++x) {
+        column_sums[x] = static_cast<std::uint16_t>(column_sums[x] + row[x]);
+      }
     }
     std::uint8_t* mean = out.ptr<std::uint8_t>(y);
-    const int* block = column_sums.data();
-    for (int x = 0; x < out.cols; ++x, block += factor) {
-      int sum = 0;
-      for (int k = 0; k < factor; ++k) sum += block[k];
-      mean[x] = rounded[static_cast<std::size_t>(sum)];
+    switch (factor) {  // the factors of 720p, 1080p and 4K frames, with the loop per block unrolled
+      case 3:
+        round_block_means<3>(column_sums.data(), factor, rounded.data(), mean, out.cols);
+        break;
+      case 5:
+        round_block_means<5>(column_sums.data(), factor, rounded.data(), mean, out.cols);
+        break;
+      case 9:
+        round_block_means<9>(column_sums.data(), factor, rounded.data(), mean, out.cols);
+        break;
+      default:
+        round_block_means<0>(column_sums.data(), factor, rounded.data(), mean, out.cols);
     }
   }
 }
