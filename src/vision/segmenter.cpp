@@ -865,10 +865,10 @@ Segmentation Segmenter::segment(const cv::Mat& frame) {
   }
 
   const int short_side = std::min(gray_.rows, gray_.cols);
-  // Shrunk by a whole factor, so INTER_AREA averages whole blocks (its fast path; a fractional
-  // factor costs three times more: 984 against 316 us at 1280x720). The last columns and rows short
-  // of a whole block are left out of the estimate and take the edge's level when it is brought back
-  // up.
+  // Shrunk by a whole factor, so whole blocks are averaged (a fractional factor weighs partial
+  // pixels at three times the cost): by OpenCV's vector code for 2x2 blocks, by block_means for
+  // larger ones, which OpenCV walks pixel by pixel. The last columns and rows short of a whole
+  // block are left out of the estimate and take the edge's level when it is brought back up.
   const int factor = std::max(working_factor_least,
                               static_cast<int>(std::lround(short_side / working_short_side)));
   const double scale = 1.0 / factor;
