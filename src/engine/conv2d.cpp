@@ -246,9 +246,9 @@ constexpr int winograd_lanes = 4;
 // The transforms' rows are a dozen tiles long, too short for the compiler's own vectorising
 // to pay off (it leaves them scalar). Loads and stores are unaligned.
 using Lanes = float __attribute__((vector_size(winograd_lanes * sizeof(float))));
-
-// Which lanes of two Lanes values __builtin_shuffle picks (0-3 the first's, 4-7 the second's).
-using Picks = std::int32_t __attribute__((vector_size(sizeof(Lanes))));
+// Lanes of two values are picked with __builtin_shufflevector (0-3 the first's, 4-7 the
+// second's), which GCC 12 and clang both have; GCC's __builtin_shuffle is GCC's alone, and the
+// fuzzing build is clang's.
 
 inline Lanes load_lanes(const float* p) {
   Lanes v;
@@ -351,8 +351,8 @@ void winograd_transform_input(const Dims& d, const WinogradDims& wd, const float
         for (int j = 0; j < half; j += winograd_lanes) {
           const Lanes first = load_lanes(natural + 2 * j);
           const Lanes second = load_lanes(natural + 2 * j + winograd_lanes);
-          store_lanes(even + j, __builtin_shuffle(first, second, Picks{0, 2, 4, 6}));
-          store_lanes(odd + j, __builtin_shuffle(first, second, Picks{1, 3, 5, 7}));
+          store_lanes(even + j, __builtin_shufflevector(first, second, 0, 2, 4, 6));
+          store_lanes(odd + j, __builtin_shufflevector(first, second, 1, 3, 5, 7));
         }
       }
       float* out = v + static_cast<std::size_t>(ic) * ldv + item * band_tiles * wd.tiles_w;
@@ -437,9 +437,9 @@ void winograd_transform_output(const Dims& d, const WinogradDims& wd, const floa
               even = even < zero ? zero : even;
               odd = odd < zero ? zero : odd;
             }
-            store_lanes(out_rows[r] + 2 * tx, __builtin_shuffle(even, odd, Picks{0, 4, 1, 5}));
+            store_lanes(out_rows[r] + 2 * tx, __builtin_shufflevector(even, odd, 0, 4, 1, 5));
             store_lanes(out_rows[r] + 2 * tx + winograd_lanes,
-                        __builtin_shuffle(even, odd, Picks{2, 6, 3, 7}));
+                        __builtin_shufflevector(even, odd, 2, 6, 3, 7));
           }
         }
         const int oy = 2 * ty;
