@@ -866,17 +866,14 @@ Segmentation Segmenter::segment(const cv::Mat& frame) {
 
   const int short_side = std::min(gray_.rows, gray_.cols);
   // Shrunk by a whole factor, so whole blocks are averaged (a fractional factor weighs partial
-  // pixels at three times the cost): by OpenCV's vector code for 2x2 blocks, by block_means for
-  // larger ones, which OpenCV walks pixel by pixel. The last columns and rows short of a whole
-  // block are left out of the estimate and take the edge's level when it is brought back up.
+  // pixels at three times the cost). The last columns and rows short of a whole block are left
+  // out of the estimate and take the edge's level when it is brought back up.
   const int factor = std::max(working_factor_least,
                               static_cast<int>(std::lround(short_side / working_short_side)));
   const double scale = 1.0 / factor;
   const cv::Rect blocks(0, 0, gray_.cols - gray_.cols % factor, gray_.rows - gray_.rows % factor);
   if (blocks.empty()) {
     cv::resize(gray_, small_, {1, 1}, 0, 0, cv::INTER_AREA);  // smaller than one block
-  } else if (factor == 2) {
-    cv::resize(gray_(blocks), small_, {blocks.width / 2, blocks.height / 2}, 0, 0, cv::INTER_AREA);
   } else {
     block_means(gray_, factor, small_);
   }
@@ -947,6 +944,13 @@ void round_block_means(const std::uint16_t* column_sums, int factor, const std::
 void block_means(const cv::Mat& gray, int factor, cv::Mat& out) {
   // A column's sum over the block's rows fits 16 bits up to 257 rows.
   CV_Assert(gray.type() == CV_8UC1 && factor >= 1 && factor <= 257);
+  if (factor == 2) {
+    // OpenCV's vector code for 2x2 blocks rounds ties up and its scalar code for the last columns
+    // to even: its own call is the one way to give its output.
+    const cv::Rect blocks(0, 0, gray.cols - gray.cols % 2, gray.rows - gray.rows % 2);
+    cv::resize(gray(blocks), out, {blocks.width / 2, blocks.height / 2}, 0, 0, cv::INTER_AREA);
+    return;
+  }
   out.create(gray.rows / factor, gray.cols / factor, CV_8UC1);
   // Each possible block sum's mean, rounded as OpenCV rounds it: the int sum times the float
   // 1/area, to nearest.

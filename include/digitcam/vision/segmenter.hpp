@@ -181,8 +181,9 @@ class Segmenter {
 
 // The mean grey of each whole factor x factor block of an 8-bit grey image (rows and columns
 // short of a whole block are left out), bit for bit what cv::resize with INTER_AREA gives for
-// the whole blocks. OpenCV's fast path is for 2x2 blocks only; larger factors (3 at 1280x720)
-// go through its per-pixel offset table, several times slower than these running sums.
+// the whole blocks. OpenCV's vector code is for 2x2 blocks only, which it is left to; larger
+// factors (3 at 1280x720) go through its per-pixel offset table, about three times slower than
+// the running sums used here.
 void block_means(const cv::Mat& gray, int factor, cv::Mat& out);
 
 }  // namespace digitcam::vision
