@@ -104,6 +104,8 @@ constexpr double kAntiAlias = 0.45;     // prefilter sigma, card px, per unit of
 const cv::Scalar kPaper{222, 231, 236};
 const cv::Scalar kBluePen{105, 48, 28};
 const cv::Scalar kBlackPen{38, 32, 30};
+const cv::Scalar kRedPen{40, 36, 178};
+const cv::Scalar kPencil{118, 116, 112};  // graphite: grey, and far less contrast than a pen
 const cv::Scalar kBoard{52, 68, 44};
 const cv::Scalar kChalk{226, 232, 232};
 const cv::Scalar kWood{42, 82, 128};
@@ -117,25 +119,34 @@ const cv::Scalar kPaleMarker{170, 226, 238};  // a pale yellow paint marker
 // ---- Options ------------------------------------------------------------------------------------
 struct Options {
   fs::path mnist = fs::path(DIGITCAM_SOURCE_DIR) / "data" / "mnist";
+  fs::path digits_sheet;  // when set: its handwriting instead of MNIST's test digits
   fs::path background = kDefaultBackground;
   fs::path output = fs::path(DIGITCAM_SOURCE_DIR) / "samples";
   fs::path preview;  // when set: demo frames 0 and 100 as PNG here
   std::uint64_t seed = kDefaultSeed;
   int frames = kVideoFrames;
-  std::string only;  // one product (demo, stills, photo, board); empty: all
+  double digit_height = kVideoDigitHeight;  // the demo's
+  cv::Scalar ink = kBluePen;                // the demo's
+  std::string only;                         // one product (demo, stills, photo, board); empty: all
 };
 
 constexpr const char* kUsage =
     "usage: make_samples [--mnist DIR] [--background VIDEO] [--output DIR] [--seed N]\n"
-    "                    [--frames N] [--preview DIR] [--only PRODUCT]\n"
+    "                    [--frames N] [--preview DIR] [--only PRODUCT] [--digits-sheet PNG]\n"
+    "                    [--digit-height PX] [--ink COLOUR]\n"
     "Renders digitcam's samples (demo video, stills, single-digit photos, ground truth) from\n"
     "MNIST test digits and a real background video. Same seed, same files.\n"
     "  --mnist DIR         MNIST IDX files (default <source>/data/mnist)\n"
+    "  --digits-sheet PNG  write with the handwriting of OpenCV's digits.png (other writers,\n"
+    "                      for held-out footage) instead of MNIST's test digits; the truth's\n"
+    "                      mnist_index is then the sheet's cell (row * 100 + column)\n"
     "  --background VIDEO  moving background of the demo (default OpenCV's vtest.avi);\n"
     "                      Megamind.avi next to it, if present, backs one still\n"
     "  --output DIR        where samples go (default <source>/samples)\n"
     "  --seed N            random seed (default 20240607)\n"
     "  --frames N          length of the demo video (default 200)\n"
+    "  --digit-height PX   the demo's nominal ink height of a digit (default 50; 12..400)\n"
+    "  --ink COLOUR        the demo's ink: blue (default), black, red or pencil\n"
     "  --preview DIR       also write demo frames 0 and 100 as PNG into DIR\n"
     "  --only PRODUCT      render only demo, stills, photo or board (the others are left as\n"
     "                      they are; each product has its own random stream)\n";
@@ -296,6 +307,33 @@ cv::Mat1f make_glyph(const Dataset& mnist, int index, double ink_size, double ti
   cv::GaussianBlur(turned, turned, cv::Size(), kPenSoftness);
   const cv::Rect tight = cv::boundingRect(cv::Mat(turned > 0.01F));
   return turned(tight).clone();
+}
+
+// OpenCV's digits sheet (2000x1000, 50 rows of 100 white-on-black 20x20 cells, rows 5k..5k+4
+// the digit k) as a data set of 28x28 images, each cell centred with MNIST's 4 px margin, so the
+// glyph maker takes other writers' digits exactly as it takes MNIST's.
+Dataset load_digits_sheet_cells(const fs::path& path) {
+  constexpr int cell = 20;
+  constexpr int side = 28;
+  const cv::Mat1b sheet = cv::imread(path.string(), cv::IMREAD_GRAYSCALE);
+  if (sheet.empty()) throw digitcam::IoError("cannot read digits sheet " + path.string());
+  if (sheet.cols != 100 * cell || sheet.rows != 50 * cell) {
+    throw digitcam::IoError("digits sheet " + path.string() + " is " + std::to_string(sheet.cols) +
+                            "x" + std::to_string(sheet.rows) + ", expected 2000x1000");
+  }
+  Dataset data;
+  data.rows = data.cols = side;
+  data.count = 5000;
+  data.images.assign(static_cast<std::size_t>(data.count) * side * side, 0);
+  for (int i = 0; i < data.count; ++i) {
+    const int row = i / 100;
+    const int column = i % 100;
+    cv::Mat1b image(side, side, data.images.data() + static_cast<std::size_t>(i) * side * side);
+    sheet(cv::Rect(column * cell, row * cell, cell, cell))
+        .copyTo(image(cv::Rect((side - cell) / 2, (side - cell) / 2, cell, cell)));
+    data.labels.push_back(static_cast<std::uint8_t>(row / 5));
+  }
+  return data;
 }
 
 // `count` test-set indices drawn at random; a row's first digit is never 0 (numbers like "407").
@@ -767,8 +805,9 @@ void make_demo(const Dataset& mnist, const Options& options, cv::RNG& rng) {
   const cv::Size size(kVideoWidth, kVideoHeight);
   CardStyle style;
   style.min_rows = 3;  // three numbers, about ten digits
+  style.ink = options.ink;
   const Card card = make_card(mnist, style, rng);
-  const double scale = kVideoDigitHeight / kDigitInkHeight;
+  const double scale = options.digit_height / kDigitInkHeight;
   const Prefiltered soft = prefilter(card, scale);
   const Motion motion = hand_motion(rng);
   const double light_phase = uniform(rng, 0, 2 * std::numbers::pi);
@@ -1073,6 +1112,8 @@ Options parse(int argc, char** argv) {
     const std::string value = argv[++i];
     if (arg == "--mnist") {
       options.mnist = value;
+    } else if (arg == "--digits-sheet") {
+      options.digits_sheet = value;
     } else if (arg == "--background") {
       options.background = value;
     } else if (arg == "--output") {
@@ -1084,7 +1125,19 @@ Options parse(int argc, char** argv) {
         throw digitcam::UsageError("--only takes demo, stills, photo or board, not " + value);
       }
       options.only = value;
-    } else if (arg == "--seed" || arg == "--frames") {
+    } else if (arg == "--ink") {
+      if (value == "blue") {
+        options.ink = kBluePen;
+      } else if (value == "black") {
+        options.ink = kBlackPen;
+      } else if (value == "red") {
+        options.ink = kRedPen;
+      } else if (value == "pencil") {
+        options.ink = kPencil;
+      } else {
+        throw digitcam::UsageError("--ink takes blue, black, red or pencil, not " + value);
+      }
+    } else if (arg == "--seed" || arg == "--frames" || arg == "--digit-height") {
       std::size_t used = 0;
       unsigned long long n = 0;
       try {
@@ -1095,6 +1148,9 @@ Options parse(int argc, char** argv) {
       if (used != value.size()) throw digitcam::UsageError(arg + " needs a number, not " + value);
       if (arg == "--seed") {
         options.seed = n;
+      } else if (arg == "--digit-height") {
+        if (n < 12 || n > 400) throw digitcam::UsageError("--digit-height must be 12..400");
+        options.digit_height = static_cast<double>(n);
       } else {
         if (n < 1 || n > 100000) throw digitcam::UsageError("--frames must be 1..100000");
         options.frames = static_cast<int>(n);
@@ -1113,7 +1169,7 @@ int main(int argc, char** argv) {
     const Options options = parse(argc, argv);
     const fs::path test_images =
         options.mnist / digitcam::train::mnist_file_names(digitcam::train::Split::test).images;
-    if (!fs::exists(test_images)) {
+    if (options.digits_sheet.empty() && !fs::exists(test_images)) {
       throw digitcam::IoError("MNIST test set not found: " + test_images.string() +
                               "; run tools/setup.sh to fetch MNIST, or pass --mnist DIR");
     }
@@ -1122,7 +1178,10 @@ int main(int argc, char** argv) {
                                   " (OpenCV's sample vtest.avi, Debian package opencv-doc); pass "
                                   "--background VIDEO");
     }
-    const Dataset mnist = digitcam::train::load_mnist(options.mnist, digitcam::train::Split::test);
+    const Dataset mnist =
+        options.digits_sheet.empty()
+            ? digitcam::train::load_mnist(options.mnist, digitcam::train::Split::test)
+            : load_digits_sheet_cells(options.digits_sheet);
     fs::create_directories(options.output);
     if (!options.preview.empty()) fs::create_directories(options.preview);
 

@@ -134,15 +134,31 @@ bool same_digit(const cv::Rect& a, const cv::Rect& b, const SegmenterOptions& o,
   return gap <= merge_gap * taller && shorter <= merge_piece_height * taller;
 }
 
-// How many of `candidates` do not lie inside a box of `others`.
+bool lies_inside(const cv::Rect& inner, const cv::Rect& outer) {
+  const double area = inner.area();
+  return outer.area() > area && (inner & outer).area() >= contained_share * area;
+}
+
+// Whether `outer` holds more of `inners` than a digit has holes (two, an 8's): then it is paper
+// with writing on it, a card held before a scene of the other polarity (a white card before a
+// dim room), not ink around holes.
+bool holds_writing(const cv::Rect& outer, const std::vector<Candidate>& inners) {
+  const auto held = std::count_if(inners.begin(), inners.end(),
+                                  [&](const Candidate& c) { return lies_inside(c.box, outer); });
+  return held > 2;
+}
+
+// How many of `candidates` do not lie inside a box of `others` that could be a digit around its
+// holes (one not holding writing).
 int free_standing(const std::vector<Candidate>& candidates, const std::vector<Candidate>& others) {
+  std::vector<cv::Rect> digits_around_holes;
+  for (const Candidate& o : others) {
+    if (!holds_writing(o.box, candidates)) digits_around_holes.push_back(o.box);
+  }
   int n = 0;
   for (const Candidate& c : candidates) {
-    const double area = c.box.area();
-    const bool inside = std::any_of(others.begin(), others.end(), [&](const Candidate& o) {
-      return o.box.area() > area && (c.box & o.box).area() >= contained_share * area;
-    });
-    n += !inside;
+    n += std::none_of(digits_around_holes.begin(), digits_around_holes.end(),
+                      [&](const cv::Rect& around) { return lies_inside(c.box, around); });
   }
   return n;
 }

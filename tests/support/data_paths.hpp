@@ -73,6 +73,10 @@ inline std::filesystem::path digits_sheet_path() {
 inline std::filesystem::path vtest_video_path() {
   return "/usr/share/doc/opencv-doc/examples/data/vtest.avi";
 }
+// Another real video with no digits (a film's scenes), from the same package.
+inline std::filesystem::path megamind_video_path() {
+  return "/usr/share/doc/opencv-doc/examples/data/Megamind.avi";
+}
 
 inline bool have_digits_sheet() {
   std::error_code ec;

@@ -25,16 +25,17 @@ inline std::string slurp(const std::filesystem::path& path) {
   return s.str();
 }
 
-// arguments are passed to /bin/sh as they are: quote paths that may hold spaces.
-inline RunResult run_digitcam(const std::string& arguments) {
+// Runs binary (a path) with arguments, which are passed to /bin/sh as they are: quote paths that
+// may hold spaces.
+inline RunResult run_program(const std::string& binary, const std::string& arguments) {
   static int counter = 0;
   const auto folder =
       std::filesystem::temp_directory_path() /
       ("digitcam-e2e-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
   std::filesystem::create_directories(folder);
   const auto out = folder / "stdout", err = folder / "stderr";
-  const std::string command = std::string("'") + DIGITCAM_BINARY + "' " + arguments + " >'" +
-                              out.string() + "' 2>'" + err.string() + "' </dev/null";
+  const std::string command = "'" + binary + "' " + arguments + " >'" + out.string() + "' 2>'" +
+                              err.string() + "' </dev/null";
   const int status = std::system(command.c_str());
   RunResult r;
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
@@ -42,6 +43,10 @@ inline RunResult run_digitcam(const std::string& arguments) {
   r.err = slurp(err);
   std::filesystem::remove_all(folder);
   return r;
+}
+
+inline RunResult run_digitcam(const std::string& arguments) {
+  return run_program(DIGITCAM_BINARY, arguments);
 }
 
 // Starts the real binary in the background (through /bin/sh, which execs it, so the pid is

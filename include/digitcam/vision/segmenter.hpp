@@ -96,7 +96,8 @@ class Segmenter {
   // frame: CV_8UC1, CV_8UC3 (BGR) or CV_8UC4. ShapeError for other types; an empty frame gives
   // an empty Segmentation. With Polarity::automatic both polarities are segmented and the one
   // whose candidates are not merely the holes and gaps inside the other's wins (ink encloses
-  // paper, not the other way round); a tie goes to the frame's median grey level.
+  // paper, not the other way round; but a blob holding more than two of the other's is a card
+  // with writing on it, not a digit with holes); a tie goes to the frame's median grey level.
   Segmentation segment(const cv::Mat& frame);
 
  private:
