@@ -102,6 +102,10 @@ constexpr double kFocalPerWidth = 1.0;  // focal length in frame widths (about 5
 constexpr double kAntiAlias = 0.45;     // prefilter sigma, card px, per unit of downscale
 // Colours, BGR 0..255.
 const cv::Scalar kPaper{222, 231, 236};
+const cv::Scalar kYellowPaper{120, 225, 240};  // a sticky note
+const cv::Scalar kBluePaper{230, 190, 150};
+const cv::Scalar kPinkPaper{200, 180, 245};
+const cv::Scalar kGreenPaper{170, 225, 175};
 const cv::Scalar kBluePen{105, 48, 28};
 const cv::Scalar kBlackPen{38, 32, 30};
 const cv::Scalar kRedPen{40, 36, 178};
@@ -127,13 +131,14 @@ struct Options {
   int frames = kVideoFrames;
   double digit_height = kVideoDigitHeight;  // the demo's
   cv::Scalar ink = kBluePen;                // the demo's
+  cv::Scalar paper = kPaper;                // the demo's
   std::string only;                         // one product (demo, stills, photo, board); empty: all
 };
 
 constexpr const char* kUsage =
     "usage: make_samples [--mnist DIR] [--background VIDEO] [--output DIR] [--seed N]\n"
     "                    [--frames N] [--preview DIR] [--only PRODUCT] [--digits-sheet PNG]\n"
-    "                    [--digit-height PX] [--ink COLOUR]\n"
+    "                    [--digit-height PX] [--ink COLOUR] [--paper COLOUR]\n"
     "Renders digitcam's samples (demo video, stills, single-digit photos, ground truth) from\n"
     "MNIST test digits and a real background video. Same seed, same files.\n"
     "  --mnist DIR         MNIST IDX files (default <source>/data/mnist)\n"
@@ -147,6 +152,7 @@ constexpr const char* kUsage =
     "  --frames N          length of the demo video (default 200)\n"
     "  --digit-height PX   the demo's nominal ink height of a digit (default 50; 12..400)\n"
     "  --ink COLOUR        the demo's ink: blue (default), black, red or pencil\n"
+    "  --paper COLOUR      the demo's card: white (default), yellow, blue, pink or green\n"
     "  --preview DIR       also write demo frames 0 and 100 as PNG into DIR\n"
     "  --only PRODUCT      render only demo, stills, photo or board (the others are left as\n"
     "                      they are; each product has its own random stream)\n";
@@ -355,6 +361,7 @@ enum class Surface { paper, ruled_paper, chalkboard, marker_board };
 struct CardStyle {
   Surface surface = Surface::paper;
   cv::Scalar ink = kBluePen;
+  cv::Scalar paper = kPaper;  // the paper surfaces' colour
   bool thumb = true;
   int min_rows = 2;
   int max_rows = 3;
@@ -494,7 +501,7 @@ Card make_card(const Dataset& mnist, const CardStyle& style, cv::RNG& rng) {
   card.alpha = cv::Mat1f(layer, 0.0F);
   card.alpha.setTo(1.0F);
   card.image = board ? textured(layer, chalk ? kBoard : kSlate, kBoardBlotch, kBoardGrain, rng)
-                     : textured(layer, kPaper, kPaperBlotch, kPaperGrain, rng);
+                     : textured(layer, style.paper, kPaperBlotch, kPaperGrain, rng);
   if (style.surface == Surface::ruled_paper) {
     add_ruling(card, kDigitInkHeight * (1 + kRowGap), first_baseline);
   }
@@ -806,6 +813,7 @@ void make_demo(const Dataset& mnist, const Options& options, cv::RNG& rng) {
   CardStyle style;
   style.min_rows = 3;  // three numbers, about ten digits
   style.ink = options.ink;
+  style.paper = options.paper;
   const Card card = make_card(mnist, style, rng);
   const double scale = options.digit_height / kDigitInkHeight;
   const Prefiltered soft = prefilter(card, scale);
@@ -1136,6 +1144,21 @@ Options parse(int argc, char** argv) {
         options.ink = kPencil;
       } else {
         throw digitcam::UsageError("--ink takes blue, black, red or pencil, not " + value);
+      }
+    } else if (arg == "--paper") {
+      if (value == "white") {
+        options.paper = kPaper;
+      } else if (value == "yellow") {
+        options.paper = kYellowPaper;
+      } else if (value == "blue") {
+        options.paper = kBluePaper;
+      } else if (value == "pink") {
+        options.paper = kPinkPaper;
+      } else if (value == "green") {
+        options.paper = kGreenPaper;
+      } else {
+        throw digitcam::UsageError("--paper takes white, yellow, blue, pink or green, not " +
+                                   value);
       }
     } else if (arg == "--seed" || arg == "--frames" || arg == "--digit-height") {
       std::size_t used = 0;
