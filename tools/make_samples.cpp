@@ -321,6 +321,9 @@ cv::Mat1f make_glyph(const Dataset& mnist, int index, double ink_size, double ti
 Dataset load_digits_sheet_cells(const fs::path& path) {
   constexpr int cell = 20;
   constexpr int side = 28;
+  // Checked first, so a wrong path gets this line and not OpenCV's warning as well.
+  if (!fs::is_regular_file(path))
+    throw digitcam::IoError("digits sheet not found: " + path.string());
   const cv::Mat1b sheet = cv::imread(path.string(), cv::IMREAD_GRAYSCALE);
   if (sheet.empty()) throw digitcam::IoError("cannot read digits sheet " + path.string());
   if (sheet.cols != 100 * cell || sheet.rows != 50 * cell) {

@@ -296,6 +296,36 @@ TEST_CASE("run: other writers' digits (OpenCV's sheet, never trained on) are rea
   CHECK_MESSAGE(static_cast<double>(all.false_digits) / (4 * 60) <= max_false_per_frame, summaries);
 }
 
+TEST_CASE("make_samples: a bad digits sheet or colour ends in one line, writing nothing") {
+  TempFolder folder("make-samples-bad");
+  const auto output = folder / "out";
+  const auto not_a_sheet = folder / "small.png";
+  cv::imwrite(not_a_sheet.string(), cv::Mat(20, 30, CV_8UC1, cv::Scalar(0)));
+  std::ofstream(folder / "bad.png") << "not a picture";
+  struct Case {
+    std::string arguments, message;
+    int exit_code;
+  };
+  const std::vector<Case> cases = {
+      {"--digits-sheet " + quoted(folder / "none.png"), "digits sheet not found", 1},
+      {"--digits-sheet " + quoted(folder / "bad.png"), "cannot read digits sheet", 1},
+      {"--digits-sheet " + quoted(not_a_sheet), "is 30x20, expected 2000x1000", 1},
+      {"--ink purple", "--ink takes blue, black, red or pencil, not purple", 2},
+      {"--paper grey", "--paper takes white, yellow, blue, pink or green, not grey", 2},
+      {"--digit-height 5", "--digit-height must be 12..400", 2},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.arguments);
+    const auto r =
+        digitcam::test::run_program(DIGITCAM_MAKE_SAMPLES, "--only demo --frames 2 --output " +
+                                                               quoted(output) + " " + c.arguments);
+    CHECK(r.exit_code == c.exit_code);
+    CHECK_MESSAGE(r.err.rfind("make_samples: ", 0) == 0, r.err);
+    CHECK_MESSAGE(r.err.find(c.message) != std::string::npos, r.err);
+    CHECK_FALSE(fs::exists(output));
+  }
+}
+
 TEST_CASE("run: the stills are read, in both polarities, at several resolutions") {
   Score all;
   for (const auto& entry : fs::directory_iterator(sample("stills"))) {
