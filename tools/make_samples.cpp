@@ -322,8 +322,9 @@ Dataset load_digits_sheet_cells(const fs::path& path) {
   constexpr int cell = 20;
   constexpr int side = 28;
   // Checked first, so a wrong path gets this line and not OpenCV's warning as well.
-  if (!fs::is_regular_file(path))
+  if (!fs::is_regular_file(path)) {
     throw digitcam::IoError("digits sheet not found: " + path.string());
+  }
   const cv::Mat1b sheet = cv::imread(path.string(), cv::IMREAD_GRAYSCALE);
   if (sheet.empty()) throw digitcam::IoError("cannot read digits sheet " + path.string());
   if (sheet.cols != 100 * cell || sheet.rows != 50 * cell) {
@@ -1111,6 +1112,30 @@ void make_photos(const Dataset& mnist, const Options& options, cv::RNG& rng) {
 }
 
 // ---- main ---------------------------------------------------------------------------------------
+struct NamedColour {
+  const char* name;
+  cv::Scalar colour;
+};
+const std::array<NamedColour, 4> kInks{
+    {{"blue", kBluePen}, {"black", kBlackPen}, {"red", kRedPen}, {"pencil", kPencil}}};
+const std::array<NamedColour, 5> kPapers{{{"white", kPaper},
+                                          {"yellow", kYellowPaper},
+                                          {"blue", kBluePaper},
+                                          {"pink", kPinkPaper},
+                                          {"green", kGreenPaper}}};
+
+// The colour `value` names among `colours`; a UsageError listing them when it names none.
+template <std::size_t N>
+cv::Scalar colour_named(const std::string& option, const std::string& value,
+                        const std::array<NamedColour, N>& colours) {
+  std::string names;
+  for (const NamedColour& c : colours) {
+    if (value == c.name) return c.colour;
+    names += names.empty() ? c.name : std::string(", ") + c.name;
+  }
+  throw digitcam::UsageError(option + " takes " + names + ", not " + value);
+}
+
 Options parse(int argc, char** argv) {
   Options options;
   for (int i = 1; i < argc; ++i) {
@@ -1137,32 +1162,9 @@ Options parse(int argc, char** argv) {
       }
       options.only = value;
     } else if (arg == "--ink") {
-      if (value == "blue") {
-        options.ink = kBluePen;
-      } else if (value == "black") {
-        options.ink = kBlackPen;
-      } else if (value == "red") {
-        options.ink = kRedPen;
-      } else if (value == "pencil") {
-        options.ink = kPencil;
-      } else {
-        throw digitcam::UsageError("--ink takes blue, black, red or pencil, not " + value);
-      }
+      options.ink = colour_named(arg, value, kInks);
     } else if (arg == "--paper") {
-      if (value == "white") {
-        options.paper = kPaper;
-      } else if (value == "yellow") {
-        options.paper = kYellowPaper;
-      } else if (value == "blue") {
-        options.paper = kBluePaper;
-      } else if (value == "pink") {
-        options.paper = kPinkPaper;
-      } else if (value == "green") {
-        options.paper = kGreenPaper;
-      } else {
-        throw digitcam::UsageError("--paper takes white, yellow, blue, pink or green, not " +
-                                   value);
-      }
+      options.paper = colour_named(arg, value, kPapers);
     } else if (arg == "--seed" || arg == "--frames" || arg == "--digit-height") {
       std::size_t used = 0;
       unsigned long long n = 0;

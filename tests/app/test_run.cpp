@@ -310,8 +310,8 @@ TEST_CASE("make_samples: a bad digits sheet or colour ends in one line, writing 
       {"--digits-sheet " + quoted(folder / "none.png"), "digits sheet not found", 1},
       {"--digits-sheet " + quoted(folder / "bad.png"), "cannot read digits sheet", 1},
       {"--digits-sheet " + quoted(not_a_sheet), "is 30x20, expected 2000x1000", 1},
-      {"--ink purple", "--ink takes blue, black, red or pencil, not purple", 2},
-      {"--paper grey", "--paper takes white, yellow, blue, pink or green, not grey", 2},
+      {"--ink purple", "--ink takes blue, black, red, pencil, not purple", 2},
+      {"--paper grey", "--paper takes white, yellow, blue, pink, green, not grey", 2},
       {"--digit-height 5", "--digit-height must be 12..400", 2},
   };
   for (const Case& c : cases) {
