@@ -132,13 +132,16 @@ struct Options {
   double digit_height = kVideoDigitHeight;  // the demo's
   cv::Scalar ink = kBluePen;                // the demo's
   cv::Scalar paper = kPaper;                // the demo's
+  double roll_deg = 0;                      // added to the demo card's roll
+  double light = 1.0;                       // multiplies the demo's light
   std::string only;                         // one product (demo, stills, photo, board); empty: all
 };
 
 constexpr const char* kUsage =
     "usage: make_samples [--mnist DIR] [--background VIDEO] [--output DIR] [--seed N]\n"
     "                    [--frames N] [--preview DIR] [--only PRODUCT] [--digits-sheet PNG]\n"
-    "                    [--digit-height PX] [--ink COLOUR] [--paper COLOUR]\n"
+    "                    [--digit-height PX] [--ink COLOUR] [--paper COLOUR] [--roll DEG]\n"
+    "                    [--light GAIN]\n"
     "Renders digitcam's samples (demo video, stills, single-digit photos, ground truth) from\n"
     "MNIST test digits and a real background video. Same seed, same files.\n"
     "  --mnist DIR         MNIST IDX files (default <source>/data/mnist)\n"
@@ -153,6 +156,8 @@ constexpr const char* kUsage =
     "  --digit-height PX   the demo's nominal ink height of a digit (default 50; 12..400)\n"
     "  --ink COLOUR        the demo's ink: blue (default), black, red or pencil\n"
     "  --paper COLOUR      the demo's card: white (default), yellow, blue, pink or green\n"
+    "  --roll DEG          turn the demo's card by this much more (-60..60; default 0)\n"
+    "  --light GAIN        the demo's light times this (0.05..3; default 1)\n"
     "  --preview DIR       also write demo frames 0 and 100 as PNG into DIR\n"
     "  --only PRODUCT      render only demo, stills, photo or board (the others are left as\n"
     "                      they are; each product has its own random stream)\n";
@@ -851,14 +856,15 @@ void make_demo(const Dataset& mnist, const Options& options, cv::RNG& rng) {
     Pose pose;
     pose.cx = size.width / 2.0 + at(motion.x, t);
     pose.cy = size.height / 2.0 - 5 + at(motion.y, t);
-    pose.roll_deg = at(motion.roll, t);
+    pose.roll_deg = options.roll_deg + at(motion.roll, t);
     pose.yaw_deg = at(motion.yaw, t);
     pose.pitch_deg = at(motion.pitch, t);
     pose.scale = scale * (1 + at(motion.zoom, t));
     const cv::Matx33d homography = card_homography(card, pose, size);
 
     Lighting light;
-    light.gain = 0.97 + 0.05 * std::sin(2 * std::numbers::pi * 0.11 * t + light_phase);
+    light.gain =
+        options.light * (0.97 + 0.05 * std::sin(2 * std::numbers::pi * 0.11 * t + light_phase));
     light.gradient_x = 0.28 * std::sin(2 * std::numbers::pi * 0.05 * t + light_phase);
     light.gradient_y = -0.15 + 0.08 * std::cos(2 * std::numbers::pi * 0.07 * t);
     light.vignette = 0.15;
@@ -1165,6 +1171,22 @@ Options parse(int argc, char** argv) {
       options.ink = colour_named(arg, value, kInks);
     } else if (arg == "--paper") {
       options.paper = colour_named(arg, value, kPapers);
+    } else if (arg == "--roll" || arg == "--light") {
+      std::size_t used = 0;
+      double x = 0;
+      try {
+        x = std::stod(value, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (used != value.size()) throw digitcam::UsageError(arg + " needs a number, not " + value);
+      if (arg == "--roll") {
+        if (!(x >= -60 && x <= 60)) throw digitcam::UsageError("--roll must be -60..60");
+        options.roll_deg = x;
+      } else {
+        if (!(x >= 0.05 && x <= 3)) throw digitcam::UsageError("--light must be 0.05..3");
+        options.light = x;
+      }
     } else if (arg == "--seed" || arg == "--frames" || arg == "--digit-height") {
       std::size_t used = 0;
       unsigned long long n = 0;

@@ -313,6 +313,8 @@ TEST_CASE("make_samples: a bad digits sheet or colour ends in one line, writing 
       {"--ink purple", "--ink takes blue, black, red, pencil, not purple", 2},
       {"--paper grey", "--paper takes white, yellow, blue, pink, green, not grey", 2},
       {"--digit-height 5", "--digit-height must be 12..400", 2},
+      {"--roll 90", "--roll must be -60..60", 2},
+      {"--light dim", "--light needs a number, not dim", 2},
   };
   for (const Case& c : cases) {
     CAPTURE(c.arguments);
