@@ -1,7 +1,9 @@
 #pragma once
 // Reads rows of digits as numbers: digits of similar height whose vertical extents overlap and
 // whose horizontal gaps are small (relative to their height) form one number, read left to
-// right. Several rows give several numbers; a lone digit is a one-digit number.
+// right. Several rows give several numbers; a lone digit is a one-digit number. Rows are read
+// level: the boxes are first turned back by the rows' tilt (from each digit's nearest neighbour
+// on the right), so a sheet held turned reads as one held straight.
 
 #include <string>
 #include <vector>
