@@ -1142,6 +1142,21 @@ cv::Scalar colour_named(const std::string& option, const std::string& value,
   throw digitcam::UsageError(option + " takes " + names + ", not " + value);
 }
 
+// All of `value` read as a number by parse (std::stod, std::stoull: value, characters used); a
+// UsageError naming the option when it is not one.
+template <class Parse>
+auto number_in(const std::string& option, const std::string& value, Parse parse) {
+  std::size_t used = 0;
+  decltype(parse(value, &used)) n{};
+  try {
+    n = parse(value, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != value.size()) throw digitcam::UsageError(option + " needs a number, not " + value);
+  return n;
+}
+
 Options parse(int argc, char** argv) {
   Options options;
   for (int i = 1; i < argc; ++i) {
@@ -1172,14 +1187,8 @@ Options parse(int argc, char** argv) {
     } else if (arg == "--paper") {
       options.paper = colour_named(arg, value, kPapers);
     } else if (arg == "--roll" || arg == "--light") {
-      std::size_t used = 0;
-      double x = 0;
-      try {
-        x = std::stod(value, &used);
-      } catch (const std::exception&) {
-        used = 0;
-      }
-      if (used != value.size()) throw digitcam::UsageError(arg + " needs a number, not " + value);
+      const double x = number_in(
+          arg, value, [](const std::string& v, std::size_t* used) { return std::stod(v, used); });
       if (arg == "--roll") {
         if (!(x >= -60 && x <= 60)) throw digitcam::UsageError("--roll must be -60..60");
         options.roll_deg = x;
@@ -1188,14 +1197,8 @@ Options parse(int argc, char** argv) {
         options.light = x;
       }
     } else if (arg == "--seed" || arg == "--frames" || arg == "--digit-height") {
-      std::size_t used = 0;
-      unsigned long long n = 0;
-      try {
-        n = std::stoull(value, &used);
-      } catch (const std::exception&) {
-        used = 0;
-      }
-      if (used != value.size()) throw digitcam::UsageError(arg + " needs a number, not " + value);
+      const unsigned long long n = number_in(
+          arg, value, [](const std::string& v, std::size_t* used) { return std::stoull(v, used); });
       if (arg == "--seed") {
         options.seed = n;
       } else if (arg == "--digit-height") {
