@@ -35,6 +35,11 @@ double vertical_overlap(const cv::Rect2d& a, const cv::Rect2d& b) {
   return shorter > 0 ? std::max(0.0, bottom - top) / shorter : 0.0;
 }
 
+// Whether a and b are of heights one number may mix (ReaderOptions::min_height_ratio).
+bool similar_height(const cv::Rect2d& a, const cv::Rect2d& b, const ReaderOptions& options) {
+  return std::min(a.height, b.height) >= options.min_height_ratio * std::max(a.height, b.height);
+}
+
 // The gap between box edges, in mean digit heights, when `right` may follow `left` in a number;
 // infinity when it may not. Edges and heights rather than centres and widths, so a thin "1" is as
 // close to its neighbours as any other digit.
@@ -43,11 +48,9 @@ double link_cost(const cv::Rect2d& left, const cv::Rect2d& right, const ReaderOp
   if (centre_x(right) <= centre_x(left) || right.x + right.width <= left.x + left.width) {
     return impossible;
   }
-  const double shorter = std::min(left.height, right.height);
-  const double taller = std::max(left.height, right.height);
-  if (shorter < options.min_height_ratio * taller) return impossible;
+  if (!similar_height(left, right, options)) return impossible;
   if (vertical_overlap(left, right) < options.min_vertical_overlap) return impossible;
-  const double gap = (right.x - (left.x + left.width)) / (0.5 * (shorter + taller));
+  const double gap = (right.x - (left.x + left.width)) / (0.5 * (left.height + right.height));
   return gap <= options.max_gap ? gap : impossible;
 }
 
@@ -65,11 +68,10 @@ double row_tilt(const std::vector<cv::Rect2d>& boxes, const std::vector<bool>& r
       if (j == i || !readable[j]) continue;
       const double dx = centre_x(boxes[j]) - centre_x(boxes[i]);
       const double dy = centre_y(boxes[j]) - centre_y(boxes[i]);
-      const double shorter = std::min(boxes[i].height, boxes[j].height);
-      const double taller = std::max(boxes[i].height, boxes[j].height);
       const double distance = std::hypot(dx, dy);
-      if (dx <= 0 || std::abs(dy) > dx || shorter < options.min_height_ratio * taller ||
-          distance > tilt_neighbour_reach * taller || distance >= nearest) {
+      if (dx <= 0 || std::abs(dy) > dx || !similar_height(boxes[i], boxes[j], options) ||
+          distance > tilt_neighbour_reach * std::max(boxes[i].height, boxes[j].height) ||
+          distance >= nearest) {
         continue;
       }
       nearest = distance;
