@@ -1,23 +1,18 @@
 // `digitcam run [SOURCE]` (also bare `digitcam [SOURCE]`): live or recorded recognition.
 // The main thread reads frames, runs the pipeline (whose batch work is TBB-parallel) and owns the
 // window; a live source's own capture thread keeps only the newest frame, and a file source is
-// decoded one frame ahead on a prefetch thread so decoding and recognition overlap.
+// decoded a few frames ahead on a prefetch thread (Prefetcher) so decoding and recognition overlap.
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
-#include <mutex>
 #include <optional>
-#include <thread>
 
 #include <opencv2/highgui.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -48,8 +43,6 @@ constexpr const char* window_title = "digitcam";
 constexpr float threshold_step = 0.05f;  // + and - move the reject threshold by this
 constexpr int key_escape = 27;
 constexpr int paused_poll_ms = 30;  // waitKey timeout while paused
-// Frames a file source decodes ahead of the pipeline.
-constexpr std::size_t prefetch_depth = 4;
 // Name of the bundled sample video the default run falls back to.
 constexpr const char* sample_video = "demo.avi";
 // A photo smaller than this (shorter side, px) is enlarged by a whole factor before boxes and
@@ -81,66 +74,6 @@ class SignalGuard {
  private:
   void (*previous_int_)(int);
   void (*previous_term_)(int);
-};
-
-// Decodes a file source on its own thread, a few frames ahead; frames come out in order and
-// none is dropped. Errors in the decoding thread are rethrown by next().
-class Prefetcher {
- public:
-  explicit Prefetcher(Source& source) : source_(source), thread_([this] { run(); }) {}
-  ~Prefetcher() {
-    {
-      std::lock_guard lock(mutex_);
-      quit_ = true;
-    }
-    changed_.notify_all();
-    thread_.join();
-  }
-  Prefetcher(const Prefetcher&) = delete;
-  Prefetcher& operator=(const Prefetcher&) = delete;
-
-  bool next(Frame& frame) {
-    std::unique_lock lock(mutex_);
-    changed_.wait(lock, [&] { return !queue_.empty() || done_; });
-    if (queue_.empty()) {
-      if (error_) std::rethrow_exception(error_);
-      return false;
-    }
-    frame = std::move(queue_.front());
-    queue_.pop_front();
-    changed_.notify_all();
-    return true;
-  }
-
- private:
-  void run() {
-    try {
-      for (;;) {
-        Frame frame;
-        if (!source_.read(frame)) break;
-        std::unique_lock lock(mutex_);
-        changed_.wait(lock, [&] { return queue_.size() < prefetch_depth || quit_; });
-        if (quit_) break;
-        queue_.push_back(std::move(frame));
-        changed_.notify_all();
-      }
-    } catch (...) {
-      std::lock_guard lock(mutex_);
-      error_ = std::current_exception();
-    }
-    std::lock_guard lock(mutex_);
-    done_ = true;
-    changed_.notify_all();
-  }
-
-  Source& source_;
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::deque<Frame> queue_;
-  bool done_ = false;
-  bool quit_ = false;
-  std::exception_ptr error_;
-  std::thread thread_;  // last: starts after every other member exists
 };
 
 struct RunOptions {

@@ -496,6 +496,51 @@ bool is_image_path(const std::string& path) {
                      [&](const char* e) { return extension == e; });
 }
 
+Prefetcher::Prefetcher(Source& source, std::size_t depth)
+    : source_(source), depth_(std::max<std::size_t>(depth, 1)), thread_([this] { run(); }) {}
+
+Prefetcher::~Prefetcher() {
+  {
+    std::lock_guard lock(mutex_);
+    quit_ = true;
+  }
+  changed_.notify_all();
+  thread_.join();
+}
+
+bool Prefetcher::next(Frame& frame) {
+  std::unique_lock lock(mutex_);
+  changed_.wait(lock, [&] { return !queue_.empty() || done_; });
+  if (queue_.empty()) {
+    if (error_) std::rethrow_exception(error_);
+    return false;
+  }
+  frame = std::move(queue_.front());
+  queue_.pop_front();
+  changed_.notify_all();
+  return true;
+}
+
+void Prefetcher::run() {
+  try {
+    for (;;) {
+      Frame frame;
+      if (!source_.read(frame)) break;
+      std::unique_lock lock(mutex_);
+      changed_.wait(lock, [&] { return queue_.size() < depth_ || quit_; });
+      if (quit_) break;
+      queue_.push_back(std::move(frame));
+      changed_.notify_all();
+    }
+  } catch (...) {
+    std::lock_guard lock(mutex_);
+    error_ = std::current_exception();
+  }
+  std::lock_guard lock(mutex_);
+  done_ = true;
+  changed_.notify_all();
+}
+
 std::unique_ptr<Source> open_source(const std::string& spec, const SourceOptions& options) {
   if (all_digits(spec)) return open_camera(spec, options);
   if (spec.find("://") != std::string::npos) return open_stream(spec, options);

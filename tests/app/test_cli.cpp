@@ -147,7 +147,8 @@ TEST_CASE("cli: bench --json prints every figure, side by side, as numbers") {
   for (const char* key :
        {"native_b1_us", "opencv_b1_us", "native_b64_per_s", "opencv_b64_per_s", "decode_fps",
         "pipeline_fps", "pipeline_live_fps", "pipeline_p99_ms", "pipeline_720p_fps",
-        "pipeline_720p_live_fps", "pipeline_720p_p99_ms", "soak_rss_end_kib"}) {
+        "pipeline_720p_live_fps", "pipeline_720p_p99_ms", "end_to_end_fps", "end_to_end_vs_decode",
+        "end_to_end_vs_slower_stage", "soak_rss_end_kib"}) {
     const std::string quoted = std::string("\"") + key + "\": ";
     const auto at = r.out.find(quoted);
     REQUIRE_MESSAGE(at != std::string::npos, "bench --json lacks " << key << ": " << r.out);

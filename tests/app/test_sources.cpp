@@ -269,6 +269,69 @@ TEST_CASE("sources: a video file gives every frame, in order, with its time") {
   CHECK(source->warning().empty());
 }
 
+namespace {
+
+// A file-like source of `count` numbered frames that fails with a SourceError at `fail_at`
+// (never when negative), for the prefetcher.
+class CountingSource final : public digitcam::app::Source {
+ public:
+  CountingSource(int count, int fail_at) : count_(count), fail_at_(fail_at) {}
+  bool read(Frame& frame) override {
+    if (next_ == fail_at_) throw SourceError("frame " + std::to_string(next_) + " is damaged");
+    if (next_ == count_) return false;
+    frame.image = cv::Mat(2, 2, CV_8UC3, cv::Scalar::all(next_));
+    frame.index = next_++;
+    return true;
+  }
+  bool live() const override { return false; }
+  std::string describe() const override { return "counting"; }
+  double fps() const override { return 0; }
+  int frames_read() const { return next_; }
+
+ private:
+  int count_, fail_at_, next_ = 0;
+};
+
+}  // namespace
+
+TEST_CASE("sources: the prefetcher hands over every frame in order, even to a slow reader") {
+  CountingSource source(50, -1);
+  digitcam::app::Prefetcher prefetch(source, 3);
+  Frame frame;
+  int count = 0;
+  while (prefetch.next(frame)) {
+    CAPTURE(count);
+    CHECK(frame.index == count);
+    CHECK(frame.image.at<cv::Vec3b>(1, 1)[0] == count);
+    if (count % 10 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    ++count;
+  }
+  CHECK(count == 50);
+  CHECK_FALSE(prefetch.next(frame));
+}
+
+TEST_CASE("sources: the prefetcher gives the frames before a decoding error, then the error") {
+  CountingSource source(50, 7);
+  digitcam::app::Prefetcher prefetch(source);
+  Frame frame;
+  for (int i = 0; i < 7; ++i) {
+    REQUIRE(prefetch.next(frame));
+    CHECK(frame.index == i);
+  }
+  CHECK_THROWS_WITH_AS(prefetch.next(frame), "frame 7 is damaged", SourceError);
+}
+
+TEST_CASE("sources: a prefetcher dropped before the end stops without reading the rest") {
+  CountingSource source(1000000, -1);
+  {
+    digitcam::app::Prefetcher prefetch(source, 4);
+    Frame frame;
+    REQUIRE(prefetch.next(frame));
+  }  // joins its thread: a prefetcher waiting for room would hang here
+  // One handed over, four queued, one read and waiting for room.
+  CHECK(source.frames_read() <= 6);
+}
+
 TEST_CASE("sources: a realtime video keeps its pace and skips frames a slow reader misses") {
   TempFolder folder("sources-realtime");
   const std::string path = (folder / "clip.avi").string();

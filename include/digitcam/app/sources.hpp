@@ -8,10 +8,14 @@
 // the newest frame and latency never grows; the frames it never saw are counted by dropped().
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
+#include <exception>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 
 #include <opencv2/core.hpp>
 
@@ -62,6 +66,33 @@ class Source {
  private:
   mutable std::mutex warning_mutex_;
   std::string warning_;
+};
+
+// Decodes a file source on its own thread, up to `depth` frames ahead, so decoding and
+// recognition overlap; frames come out in order and none is dropped. An error in the decoding
+// thread is rethrown by next(). The destructor stops the thread without reading the rest.
+class Prefetcher {
+ public:
+  explicit Prefetcher(Source& source, std::size_t depth = 4);
+  ~Prefetcher();
+  Prefetcher(const Prefetcher&) = delete;
+  Prefetcher& operator=(const Prefetcher&) = delete;
+
+  // The next frame in order, waiting for it; false at the source's end.
+  bool next(Frame& frame);
+
+ private:
+  void run();
+
+  Source& source_;
+  const std::size_t depth_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<Frame> queue_;
+  bool done_ = false;
+  bool quit_ = false;
+  std::exception_ptr error_;
+  std::thread thread_;  // last: starts after every other member exists
 };
 
 // Opens what spec names:
