@@ -91,7 +91,7 @@ engine::Tensor bench_crops(int count) {
 // The sample video decoded into memory, and decode_fps: how fast the file merely decodes, from
 // opening it to its last frame read into one reused image, as `ffmpeg -f null` would (median of
 // runs). Timing read() alone while copies were made between the calls overstated it by about
-// 1.7x: FFmpeg's decoding threads went on working during the untimed copies.
+// 1.6x: FFmpeg's decoding threads went on working during the untimed copies.
 struct DecodedVideo {
   std::vector<cv::Mat> frames;
   double decode_fps = 0;
